@@ -1,0 +1,259 @@
+"""crms-bot: the command line (contracts in DESIGN.md)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any
+
+import click
+
+from bot.config import Config
+
+log = logging.getLogger("crms.cli")
+
+
+def _runtime():  # type: ignore[no-untyped-def]
+    from bot.logging_setup import configure_logging
+    from bot.runtime import build_runtime
+
+    configure_logging(logging.WARNING)
+    return build_runtime(Config.from_env())
+
+
+@click.group()
+def main() -> None:
+    """CRMS Chat: WhatsApp, SMS and Telegram for Swiss car rental."""
+
+
+@main.command()
+@click.option("--port", default=8000, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True)
+def serve(port: int, host: str) -> None:
+    """Web, worker and scheduler in one process (embedded when no Redis is set)."""
+    import subprocess
+
+    from werkzeug.serving import run_simple
+
+    from bot import create_app, runtime_of
+
+    app = create_app()
+    runtime = runtime_of(app)
+    children = []
+    if runtime.redis is None:
+        runtime.work.start_loops()
+        logging.getLogger("crms").warning("embedded mode: SQLite/one process, no Redis")
+    else:
+        for part in ("worker", "scheduler"):
+            children.append(subprocess.Popen([sys.executable, "-m", "bot.cli", part]))
+    try:
+        run_simple(host, port, app, threaded=True, use_reloader=False)
+    finally:
+        for child in children:
+            child.terminate()
+
+
+@main.command()
+def worker() -> None:
+    """Process inbound messages and deliver the outbox (RQ with Redis, a loop without)."""
+    runtime = _runtime()
+    if runtime.redis is None:
+        click.echo("no CRMS_REDIS_URL: running the embedded delivery loop", err=True)
+        runtime.work.delivery_loop()
+        return
+    from rq import Worker
+
+    Worker(["crms"], connection=runtime.redis).work(with_scheduler=False)
+
+
+@main.command()
+@click.option("--every", default=5.0, show_default=True, help="seconds between ticks")
+def scheduler(every: float) -> None:
+    """Fire due reminders and retry the outbox; one leader when Redis is set."""
+    import time
+
+    runtime = _runtime()
+    while True:
+        if _is_leader(runtime, ttl=max(10, int(every * 3))):
+            fired = runtime.scheduler.run_once()
+            if runtime.redis is not None:
+                runtime.work.wake_outbox()
+            elif fired:
+                runtime.relay.run_once()
+        time.sleep(every)
+
+
+@main.group()
+def db() -> None:
+    """Database commands."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Run migrations up to head."""
+    runtime = _runtime()
+    runtime.db.upgrade()
+    click.echo("database is up to date", err=True)
+
+
+@main.command("demo-data")
+@click.option("--if-empty", is_flag=True, help="only when no tenant exists yet")
+def demo_data(if_empty: bool) -> None:
+    """Load two demo tenants with bookings; print them as JSON."""
+    from sqlalchemy import func, select
+
+    from bot.demo import load_demo_data
+    from bot.models import Tenant
+
+    runtime = _runtime()
+    with runtime.db.session() as s:
+        if if_empty and s.scalar(select(func.count()).select_from(Tenant)):
+            click.echo("demo data already present", err=True)
+            return
+        result = load_demo_data(s, runtime.services.clock.now())
+    click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+
+
+@main.command()
+@click.option("--channel", type=click.Choice(["whatsapp", "sms", "telegram"]), required=True)
+@click.option("--from", "sender", required=True, help="renter's phone (E.164) or Telegram chat id")
+@click.option("--to", "to", default=None, help="tenant's number or slug (default: first tenant)")
+def chat(channel: str, sender: str, to: str | None) -> None:
+    """Talk to the bot in the terminal (interactive, or lines from a pipe)."""
+    from bot.terminal import TerminalChat
+
+    TerminalChat(_runtime(), channel, sender, to).run(sys.stdin, interactive=sys.stdin.isatty())
+
+
+@main.group()
+def nlu() -> None:
+    """Natural-language understanding."""
+
+
+@nlu.command("parse")
+@click.argument("text", required=False)
+@click.option("--jsonl", is_flag=True, help="read lines (text or {\"text\": ...}) from stdin")
+def nlu_parse(text: str | None, jsonl: bool) -> None:
+    """Intent, confidence, language and entities as JSON."""
+    from nlu.backend import make_parser
+
+    parser = make_parser(Config.from_env())
+    if not jsonl:
+        if text is None:
+            raise click.UsageError("give TEXT or --jsonl")
+        click.echo(json.dumps(parser.parse(text).as_json(), ensure_ascii=False))
+        return
+    for line in sys.stdin:
+        line = line.rstrip("\n")
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            value = item.get("text", "") if isinstance(item, dict) else line
+        except json.JSONDecodeError:
+            value = line
+        click.echo(json.dumps(parser.parse(str(value)).as_json(), ensure_ascii=False))
+
+
+@nlu.command("evaluate")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True)
+def nlu_evaluate(path: str, as_json: bool) -> None:
+    """Accuracy per intent and per language on a labelled JSONL file."""
+    from nlu.backend import make_parser
+    from nlu.evaluate import evaluate, format_report
+
+    report = evaluate(make_parser(Config.from_env()), path)
+    click.echo(json.dumps(report, ensure_ascii=False, indent=2) if as_json else format_report(report))
+
+
+@main.group()
+def company() -> None:
+    """Tenant (rental company) administration."""
+
+
+@company.command("api-key")
+@click.argument("slug")
+def company_api_key(slug: str) -> None:
+    """Issue a new booking-API key for a tenant (the old one stops working); printed once."""
+    import secrets
+
+    from handlers.api import hash_api_key
+    from bot.repository import tenant_by_slug
+
+    runtime = _runtime()
+    key = f"crms_{slug}_{secrets.token_urlsafe(32)}"
+    with runtime.db.session() as s:
+        tenant = tenant_by_slug(s, slug)
+        if tenant is None:
+            raise click.ClickException(f"no tenant {slug!r}")
+        tenant.api_key_hash = hash_api_key(key)
+    click.echo(key)
+
+
+@company.command("list")
+def company_list() -> None:
+    """The tenants, as JSON."""
+    from sqlalchemy import select
+
+    from bot.models import Tenant
+
+    runtime = _runtime()
+    with runtime.db.session() as s:
+        rows = [{"slug": t.slug, "name": t.name, "sms_number": t.sms_number,
+                 "whatsapp_number": t.whatsapp_number, "default_language": t.default_language}
+                for t in s.scalars(select(Tenant).order_by(Tenant.id))]
+    click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+
+
+@main.group()
+def reminders() -> None:
+    """Reminders."""
+
+
+@reminders.command("list")
+@click.option("--booking", "ref", default=None)
+@click.option("--json", "as_json", is_flag=True)
+def reminders_list(ref: str | None, as_json: bool) -> None:
+    """The planned reminders with due times in UTC and Europe/Zurich."""
+    from bot.reminders_view import list_reminders
+
+    runtime = _runtime()
+    with runtime.db.session() as s:
+        rows = list_reminders(s, ref)
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        click.echo(f"{row['booking']:10} {row['kind']:11} {row['channel'] or '-':9} "
+                   f"{row['due_at_local']:26} {row['state']}")
+
+
+@main.group()
+def outbox() -> None:
+    """Outbox maintenance."""
+
+
+@outbox.command("retry-dead")
+def outbox_retry_dead() -> None:
+    """Queue dead letters again (after the provider problem is fixed)."""
+    runtime = _runtime()
+    click.echo(f"{runtime.relay.retry_dead()} message(s) queued again")
+
+
+def _is_leader(runtime: Any, ttl: int) -> bool:
+    """One scheduler leads: it holds a Redis key it renews; without Redis it is alone."""
+    if runtime.redis is None:
+        return True
+    key, me = "crms:scheduler:leader", runtime.relay.worker_id
+    if runtime.redis.set(key, me, nx=True, ex=ttl):
+        return True
+    if runtime.redis.get(key) == me.encode():
+        runtime.redis.expire(key, ttl)
+        return True
+    return False
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""Settings from the environment, in one place."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dotenv import load_dotenv
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+@dataclass
+class Config:
+    """Service settings; `Config.from_env()` reads them, tests build their own."""
+
+    database_url: str = ""
+    redis_url: str | None = None
+    public_url: str = "http://127.0.0.1:8000"
+    data_key: str | None = None
+    var_dir: Path = field(default_factory=lambda: PROJECT_ROOT / "var")
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_api_base: str | None = None
+    stripe_secret_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_api_base: str | None = None
+    telegram_api_base: str | None = None
+    nlu_backend: str = "builtin"
+    rasa_url: str = "http://127.0.0.1:5005"
+    sentry_dsn: str | None = None
+    sandbox_enabled: bool | None = None
+    embedded_workers: bool = True
+    testing: bool = False
+
+    @classmethod
+    def from_env(cls) -> "Config":
+        """Read settings from the environment (and `.env` when present)."""
+        load_dotenv(PROJECT_ROOT / ".env", override=False)
+        var_dir = Path(_env("CRMS_VAR_DIR", str(PROJECT_ROOT / "var")))
+        sandbox = _env("CRMS_SANDBOX")
+        return cls(
+            database_url=_env("CRMS_DATABASE_URL") or f"sqlite:///{var_dir / 'crms.sqlite3'}",
+            redis_url=_env("CRMS_REDIS_URL"),
+            public_url=(_env("CRMS_PUBLIC_URL", "http://127.0.0.1:8000") or "").rstrip("/"),
+            data_key=_env("CRMS_DATA_KEY"),
+            var_dir=var_dir,
+            twilio_account_sid=_env("TWILIO_ACCOUNT_SID"),
+            twilio_auth_token=_env("TWILIO_AUTH_TOKEN"),
+            twilio_api_base=_env("CRMS_TWILIO_API_BASE"),
+            stripe_secret_key=_env("STRIPE_SECRET_KEY"),
+            stripe_webhook_secret=_env("STRIPE_WEBHOOK_SECRET"),
+            stripe_api_base=_env("CRMS_STRIPE_API_BASE"),
+            telegram_api_base=_env("CRMS_TELEGRAM_API_BASE"),
+            nlu_backend=_env("CRMS_NLU_BACKEND", "builtin") or "builtin",
+            rasa_url=_env("CRMS_RASA_URL", "http://127.0.0.1:5005") or "",
+            sentry_dsn=_env("SENTRY_DSN"),
+            sandbox_enabled=None if sandbox is None else sandbox.lower() in ("1", "true", "yes"),
+        )
+
+    @property
+    def twilio_sandbox(self) -> bool:
+        """True when Twilio runs in sandbox mode (no credentials)."""
+        return not (self.twilio_account_sid and self.twilio_auth_token)
+
+    @property
+    def stripe_sandbox(self) -> bool:
+        """True when Stripe runs in sandbox mode (no secret key)."""
+        return not self.stripe_secret_key
+
+    @property
+    def sandbox_page_enabled(self) -> bool:
+        """The /sandbox page: on in sandbox mode, off with real providers unless enabled."""
+        if self.sandbox_enabled is not None:
+            return self.sandbox_enabled
+        return self.twilio_sandbox and self.stripe_sandbox

@@ -1,0 +1,61 @@
+"""Encryption of personal data at rest (Fernet) and keyed hashes for look-ups."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken
+
+_fernet: Fernet | None = None
+_hash_key: bytes = b""
+
+
+def load_or_create_key(configured: str | None, var_dir: Path) -> str:
+    """Return the data key: the configured one, else the one in var/, created on first run."""
+    if configured:
+        return configured
+    path = var_dir / "data.key"
+    if path.exists():
+        return path.read_text().strip()
+    var_dir.mkdir(parents=True, exist_ok=True)
+    key = Fernet.generate_key().decode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+def configure(key: str) -> None:
+    """Install the process-wide data key."""
+    global _fernet, _hash_key
+    _fernet = Fernet(key.encode())
+    _hash_key = hashlib.sha256(b"crms-lookup:" + key.encode()).digest()
+
+
+def _cipher() -> Fernet:
+    if _fernet is None:
+        raise RuntimeError("data key not configured: call bot.crypto.configure() first")
+    return _fernet
+
+
+def encrypt(data: bytes) -> bytes:
+    """Encrypt bytes with the data key."""
+    return _cipher().encrypt(data)
+
+
+def decrypt(token: bytes) -> bytes:
+    """Decrypt bytes written by `encrypt`; raises ValueError on a wrong key or tampering."""
+    try:
+        return _cipher().decrypt(token)
+    except InvalidToken as exc:
+        raise ValueError("cannot decrypt: wrong CRMS_DATA_KEY or tampered data") from exc
+
+
+def lookup_hash(value: str) -> str:
+    """Keyed hash of a normalised value (phone, address) so it can be found without storing it."""
+    if not _hash_key:
+        raise RuntimeError("data key not configured")
+    return hmac.new(_hash_key, value.strip().lower().encode(), hashlib.sha256).hexdigest()

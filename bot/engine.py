@@ -1,0 +1,293 @@
+"""The conversation engine: record once, lock, understand, run the flow, write the outbox."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot import crypto, metrics
+from bot.db import Database
+from bot.language import choose_language
+from bot.messages import InboundMessage, Reply
+from bot.models import Conversation, Message, OutboxItem, Tenant
+from bot.rendering import render
+from bot.repository import normalise_phone, tenant_by_number, tenant_by_slug
+from bot.services.ports import Services
+from flows.base import Context, Turn
+from flows.registry import BY_NAME, GLOBAL_INTENTS, IDENTIFY, flow_for_intent
+
+log = logging.getLogger(__name__)
+MAX_STORED_TEXT = 4096
+MAX_NLU_TEXT = 1000
+PAYLOADS = {"/yes": "affirm", "/no": "deny", "/agent": "human_agent", "/help": "help"}
+KEEP_IN_STAFF_MODE = frozenset({"opt_out", "opt_in", "delete_data"})
+
+
+class UnknownTenant(LookupError):
+    """No tenant owns the number or slug the message was sent to."""
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What `receive` did with an inbound message."""
+
+    message_id: int | None
+    conversation_id: int
+    duplicate: bool
+
+
+class Engine:
+    """Handles inbound messages; side effects leave only through the outbox."""
+
+    def __init__(self, db: Database, services: Services,
+                 after_commit: Callable[[], None] = lambda: None) -> None:
+        self.db = db
+        self.services = services
+        self.after_commit = after_commit
+
+    def handle(self, inbound: InboundMessage) -> Receipt:
+        """Record the message and process its conversation now (tests, CLI, embedded jobs)."""
+        receipt = self.receive(inbound)
+        if not receipt.duplicate:
+            self.process_conversation(receipt.conversation_id)
+        return receipt
+
+    def receive(self, inbound: InboundMessage) -> Receipt:
+        """Record an inbound message once (unique on channel + provider id); fast."""
+        conv_id = self._conversation_id(inbound)
+        text = (inbound.text or "").replace("\x00", "")
+        payload = {"media": [{"url": m.url, "content_type": m.content_type} for m in inbound.media]}
+        if len(text) > MAX_STORED_TEXT:
+            payload["truncated_from"] = len(text)
+            text = text[:MAX_STORED_TEXT]
+        provider_id = inbound.provider_id or f"local-{uuid.uuid4().hex}"
+        try:
+            with self.db.session() as s:
+                conv = s.get(Conversation, conv_id)
+                assert conv is not None
+                msg = Message(tenant_id=conv.tenant_id, conversation_id=conv_id, direction="in",
+                              channel=inbound.channel, provider_message_id=provider_id, body=text,
+                              payload=payload, created_at=self.services.clock.now())
+                if inbound.language_hint:
+                    msg.payload = {**payload, "language_hint": inbound.language_hint}
+                s.add(msg)
+                s.flush()
+                message_id = msg.id
+        except IntegrityError:
+            metrics.DUPLICATES.labels(inbound.channel).inc()
+            log.info("duplicate inbound %s on %s ignored", provider_id, inbound.channel)
+            return Receipt(None, conv_id, True)
+        metrics.MESSAGES_IN.labels(inbound.channel).inc()
+        return Receipt(message_id, conv_id, False)
+
+    def _conversation_id(self, inbound: InboundMessage) -> int:
+        with self.db.session() as s:
+            tenant = self._tenant(s, inbound)
+            address = self._address(inbound)
+            digest = crypto.lookup_hash(f"{inbound.channel}:{address}")
+            found = s.scalar(select(Conversation.id).where(
+                Conversation.tenant_id == tenant.id, Conversation.channel == inbound.channel,
+                Conversation.address_hash == digest))
+            if found is not None:
+                return found
+            tenant_id = tenant.id
+        try:
+            with self.db.session() as s:
+                conv = Conversation(tenant_id=tenant_id, channel=inbound.channel, address=address,
+                                    address_hash=digest, data={},
+                                    created_at=self.services.clock.now())
+                s.add(conv)
+                s.flush()
+                return conv.id
+        except IntegrityError:  # opened at the same moment by another worker
+            with self.db.session() as s:
+                return s.scalar(select(Conversation.id).where(
+                    Conversation.tenant_id == tenant_id, Conversation.channel == inbound.channel,
+                    Conversation.address_hash == digest))  # type: ignore[return-value]
+
+    @staticmethod
+    def _tenant(s: Session, inbound: InboundMessage) -> Tenant:
+        tenant = None
+        if inbound.tenant_slug:
+            tenant = tenant_by_slug(s, inbound.tenant_slug)
+        elif inbound.to:
+            tenant = tenant_by_number(s, inbound.to)
+        if tenant is None:
+            raise UnknownTenant(inbound.tenant_slug or inbound.to or "?")
+        return tenant
+
+    @staticmethod
+    def _address(inbound: InboundMessage) -> str:
+        if inbound.channel in ("sms", "whatsapp"):
+            phone = normalise_phone(inbound.sender)
+            if phone is None:
+                raise ValueError("sender is not a phone number")
+            return phone
+        return inbound.sender.strip()
+
+    def process_conversation(self, conversation_id: int) -> int:
+        """Handle every unprocessed inbound message of a conversation, in order, under its lock."""
+        handled = 0
+        with self.services.locks.lock(f"conv:{conversation_id}"):
+            while (message_id := self._next_pending(conversation_id)) is not None:
+                started = time.perf_counter()
+                try:
+                    with self.db.session() as s:
+                        self._process(s, message_id)
+                except Exception:
+                    log.exception("handling message %s failed; renter gets an apology", message_id)
+                    with self.db.session() as s:
+                        self._fail(s, message_id)
+                metrics.HANDLING.observe(time.perf_counter() - started)
+                handled += 1
+        if handled:
+            self.after_commit()
+        return handled
+
+    def _next_pending(self, conversation_id: int) -> int | None:
+        with self.db.session() as s:
+            return s.scalar(select(Message.id).where(
+                Message.conversation_id == conversation_id, Message.direction == "in",
+                Message.processed_at.is_(None)).order_by(Message.id).limit(1))
+
+    def pending_conversations(self) -> list[int]:
+        """Conversations with inbound messages not yet handled (recovery after a crash)."""
+        with self.db.session() as s:
+            return list(s.scalars(select(Message.conversation_id).where(
+                Message.direction == "in", Message.processed_at.is_(None)).distinct()))
+
+    def _context(self, s: Session, msg: Message) -> Context:
+        conv = s.get(Conversation, msg.conversation_id, with_for_update=self.db.is_postgres)
+        assert conv is not None
+        tenant = s.get(Tenant, conv.tenant_id)
+        assert tenant is not None
+        return Context(session=s, tenant=tenant, conversation=conv, services=self.services,
+                       now=self.services.clock.now())
+
+    def _process(self, s: Session, message_id: int) -> None:
+        msg = s.get(Message, message_id)
+        assert msg is not None
+        ctx = self._context(s, msg)
+        conv = ctx.conversation
+        conv.last_inbound_at = msg.created_at
+        turn = self._understand(ctx, msg)
+        msg.intent, msg.language = turn.intent, conv.language
+        self._dispatch(ctx, turn, msg)
+        self._write(ctx)
+        msg.processed_at, msg.status = ctx.now, "processed"
+
+    def _fail(self, s: Session, message_id: int) -> None:
+        msg = s.get(Message, message_id)
+        assert msg is not None
+        ctx = self._context(s, msg)
+        msg.processed_at, msg.status = ctx.now, "failed"
+        ctx.say("error.generic")
+        ctx.notify_staff("staff.relay", text=msg.body or "-")
+        self._write(ctx)
+
+    def _understand(self, ctx: Context, msg: Message) -> Turn:
+        conv = ctx.conversation
+        text = (msg.body or "").strip()
+        menu = (conv.data or {}).get("menu") or {}
+        if menu:
+            conv.data = {k: v for k, v in conv.data.items() if k != "menu"}
+        text = menu.get(text, text)
+        hint = (msg.payload or {}).get("language_hint")
+        if text.startswith("/lang "):
+            language = text.split()[1]
+            choose_language(conv, None, "", hint, ctx.tenant.default_language)
+            return Turn(text, "change_language", entities={"language": language})
+        if text in PAYLOADS:
+            choose_language(conv, None, "", hint, ctx.tenant.default_language)
+            return Turn(text, PAYLOADS[text])
+        special = self._special_input(msg, text)
+        result = self.services.nlu.parse(text[:MAX_NLU_TEXT], today=ctx.now.date())
+        choose_language(conv, result.language, text, hint, ctx.tenant.default_language)
+        if special:
+            return Turn(text, special, media=())
+        return Turn(text, result.intent, result.confidence, result.entities, result.language)
+
+    @staticmethod
+    def _special_input(msg: Message, text: str) -> str | None:
+        payload = msg.payload or {}
+        if payload.get("truncated_from"):
+            return "_too_long"
+        if payload.get("media") and not text:
+            return "_media"
+        if not any(ch.isalnum() for ch in text):
+            return "_empty"
+        return None
+
+    def _dispatch(self, ctx: Context, turn: Turn, msg: Message) -> None:
+        conv = ctx.conversation
+        if conv.staff_mode and turn.intent not in KEEP_IN_STAFF_MODE:
+            ctx.notify_staff("staff.relay", text=turn.text or "-")
+            return
+        if turn.intent.startswith("_"):
+            key = {"_too_long": "input.too_long", "_media": "input.media_unsupported"}
+            ctx.say(key.get(turn.intent, "input.empty"))
+            return
+        active = BY_NAME.get(conv.flow or "")
+        if active is not None and turn.intent not in GLOBAL_INTENTS and active.step(ctx, turn):
+            conv.fallback_count = 0
+        else:
+            self._start(ctx, turn)
+        for _ in range(2):  # a flow may resume the intent that identification interrupted
+            if not ctx.resume_intent:
+                break
+            intent, ctx.resume_intent = ctx.resume_intent, None
+            self._start(ctx, Turn(turn.text, intent, turn.confidence, turn.entities, turn.language))
+
+    @staticmethod
+    def _start(ctx: Context, turn: Turn) -> None:
+        conv = ctx.conversation
+        if turn.intent != "nlu_fallback":
+            conv.fallback_count = 0
+        flow = flow_for_intent(turn.intent)
+        if flow.needs_booking and not conv.verified:
+            IDENTIFY.start(ctx, turn)
+            if not conv.verified:
+                return
+        flow.start(ctx, turn)
+
+    def _write(self, ctx: Context) -> None:
+        conv, tenant = ctx.conversation, ctx.tenant
+        for reply in ctx.replies:
+            self._write_reply(ctx, reply)
+        for note in ctx.staff_notes:
+            rendered = render(Reply(note.key, note.params), tenant.default_language, "staff")
+            ctx.session.add(OutboxItem(
+                tenant_id=tenant.id, conversation_id=conv.id, channel="staff",
+                address=tenant.staff_chat_id or f"staff:{tenant.slug}",
+                payload={"text": rendered.text}, next_attempt_at=ctx.now, created_at=ctx.now))
+
+    def _write_reply(self, ctx: Context, reply: Reply) -> None:
+        conv = ctx.conversation
+        channel = reply.channel or conv.channel
+        rendered = render(reply, ctx.language, channel)
+        payload = {"text": rendered.text,
+                   "buttons": [[b.title, b.payload] for b in rendered.buttons],
+                   "location": list(rendered.location) if rendered.location else None}
+        message_id = None
+        if reply.address is None:  # the renter's own thread: keep it in the transcript
+            out = Message(tenant_id=ctx.tenant.id, conversation_id=conv.id, direction="out",
+                          channel=channel, body=rendered.text, payload=payload, status="queued",
+                          language=ctx.language, created_at=ctx.now)
+            ctx.session.add(out)
+            ctx.session.flush()
+            message_id = out.id
+        else:
+            payload["sensitive"] = True  # one-time codes: cleared from the outbox once sent
+        if rendered.menu:
+            conv.data = {**(conv.data or {}), "menu": rendered.menu}
+        ctx.session.add(OutboxItem(
+            tenant_id=ctx.tenant.id, conversation_id=conv.id, message_id=message_id,
+            channel=channel, address=reply.address or conv.address, payload=payload,
+            next_attempt_at=ctx.now, created_at=ctx.now))

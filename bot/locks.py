@@ -1,0 +1,67 @@
+"""Per-conversation locks: Redis when configured, in-process otherwise, same interface."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+
+class LockTimeout(Exception):
+    """The lock could not be taken in time."""
+
+
+class Locks(Protocol):
+    """Gives named, exclusive locks.
+
+    Args:
+        key: the lock's name (``conv:42``).
+        timeout: seconds to wait before LockTimeout.
+    """
+
+    def lock(self, key: str, timeout: float = 30.0) -> Any:
+        """A context manager holding the named lock."""
+        ...
+
+
+class InProcessLocks:
+    """Locks for the embedded mode (one process, threads)."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+
+    @contextmanager
+    def lock(self, key: str, timeout: float = 30.0) -> Iterator[None]:
+        """Hold the named lock."""
+        with self._guard:
+            lk = self._locks.setdefault(key, threading.Lock())
+        if not lk.acquire(timeout=timeout):
+            raise LockTimeout(key)
+        try:
+            yield
+        finally:
+            lk.release()
+
+
+class RedisLocks:
+    """Locks shared by every web process and worker through Redis."""
+
+    def __init__(self, client: Any, hold_seconds: float = 120.0) -> None:
+        self._client = client
+        self._hold = hold_seconds
+
+    @contextmanager
+    def lock(self, key: str, timeout: float = 30.0) -> Iterator[None]:
+        """Hold the named lock; it expires by itself if the holder dies."""
+        lk = self._client.lock(f"crms:lock:{key}", timeout=self._hold, blocking_timeout=timeout)
+        if not lk.acquire():
+            raise LockTimeout(key)
+        try:
+            yield
+        finally:
+            try:
+                lk.release()
+            except Exception:  # noqa: BLE001 - expired while held; nothing to release
+                pass

@@ -1,0 +1,66 @@
+"""The normalised messages that flow between channels, engine and outbox."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class MsgKey(str):
+    """A parameter that is itself a message key, translated when the reply is rendered."""
+
+
+@dataclass(frozen=True)
+class Media:
+    """An attachment of an inbound message (fetched later by the channel adapter)."""
+
+    url: str
+    content_type: str
+
+
+@dataclass(frozen=True)
+class Button:
+    """A choice offered to the renter; `payload` comes back when it is picked."""
+
+    title: str
+    payload: str
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """A renter's message as any channel delivers it, keeping the provider's raw data."""
+
+    channel: str  # whatsapp | sms | telegram | sandbox
+    sender: str  # E.164 phone, or Telegram chat id
+    text: str = ""
+    provider_id: str = ""
+    tenant_slug: str | None = None
+    to: str | None = None  # the tenant's number the renter wrote to
+    media: tuple[Media, ...] = ()
+    language_hint: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A reply a flow wants to send: a message key, its parameters and choices."""
+
+    key: str
+    params: dict[str, Any] = field(default_factory=dict)
+    buttons: tuple[tuple[str, str], ...] = ()  # (label key, payload)
+    location: tuple[float, float] | None = None
+    channel: str | None = None  # send on another channel (OTP by SMS)
+    address: str | None = None  # to another address than the conversation's
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """A rendered reply ready for a channel adapter."""
+
+    channel: str
+    address: str
+    text: str
+    buttons: tuple[Button, ...] = ()
+    location: tuple[float, float] | None = None
+    idempotency_key: str = ""
+    tenant_id: int | None = None

@@ -1,0 +1,172 @@
+"""Outbox delivery: claim, send, retry with backoff and jitter, dead-letter; each row once."""
+
+from __future__ import annotations
+
+import logging
+import random
+import socket
+import os
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+
+from bot import metrics
+from bot.breaker import Breakers
+from bot.channels.base import (
+    PROVIDER_OF, ChannelAdapter, PermanentSendError, TransientSendError,
+)
+from bot.db import Database
+from bot.messages import Button, OutboundMessage
+from bot.models import Message, OutboxItem
+from bot.models.outbox import DEAD, PENDING, SENDING, SENT
+from bot.services.ports import Clock
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 8
+BASE_DELAY = 2.0
+MAX_DELAY = 900.0
+LEASE = timedelta(minutes=5)
+
+
+def backoff(attempt: int, rng: random.Random = random._inst) -> float:  # type: ignore[attr-defined]
+    """Seconds to wait before try `attempt + 1`: exponential, capped, with jitter."""
+    delay = min(MAX_DELAY, BASE_DELAY * 2 ** max(0, attempt - 1))
+    return delay / 2 + rng.uniform(0, delay / 2)
+
+
+class OutboxRelay:
+    """Sends due outbox rows through the channel adapters."""
+
+    def __init__(self, db: Database, channels: dict[str, ChannelAdapter], breakers: Breakers,
+                 clock: Clock, worker_id: str | None = None) -> None:
+        self.db = db
+        self.channels = channels
+        self.breakers = breakers
+        self.clock = clock
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
+
+    def run_once(self, limit: int = 100) -> int:
+        """Deliver what is due now; returns how many rows were sent."""
+        now = self.clock.now()
+        self._reclaim_stale(now)
+        sent = 0
+        blocked: set[tuple[int | None, str]] = set()
+        for row_id, conv_id, channel in self._due(now, limit):
+            if (conv_id, channel) in blocked:
+                continue  # keep a renter's messages in order behind a failed one
+            if not self._claim(row_id, now):
+                continue
+            if self._deliver(row_id):
+                sent += 1
+            else:
+                blocked.add((conv_id, channel))
+        self.refresh_gauges()
+        return sent
+
+    def _due(self, now: datetime, limit: int) -> list[tuple[int, int | None, str]]:
+        with self.db.session() as s:
+            rows = s.execute(select(OutboxItem.id, OutboxItem.conversation_id, OutboxItem.channel)
+                             .where(OutboxItem.state == PENDING, OutboxItem.next_attempt_at <= now)
+                             .order_by(OutboxItem.id).limit(limit))
+            return [tuple(r) for r in rows]  # type: ignore[misc]
+
+    def _claim(self, row_id: int, now: datetime) -> bool:
+        # Compare-and-set: of two workers, exactly one changes the row (SQLite and PostgreSQL).
+        with self.db.session() as s:
+            result = s.execute(update(OutboxItem).where(
+                OutboxItem.id == row_id, OutboxItem.state == PENDING,
+            ).values(state=SENDING, claimed_by=self.worker_id, claimed_at=now))
+            return result.rowcount == 1  # type: ignore[attr-defined]
+
+    def _reclaim_stale(self, now: datetime) -> None:
+        # A worker that died mid-send leaves its row in `sending`; after the lease it is retried.
+        with self.db.session() as s:
+            s.execute(update(OutboxItem).where(
+                OutboxItem.state == SENDING, OutboxItem.claimed_at < now - LEASE,
+            ).values(state=PENDING, claimed_by=None))
+
+    def _deliver(self, row_id: int) -> bool:
+        with self.db.session() as s:
+            row = s.get(OutboxItem, row_id)
+            assert row is not None
+            message = self._outbound(row)
+            channel = row.channel
+        adapter = self.channels.get(channel)
+        breaker = self.breakers.get(PROVIDER_OF.get(channel, channel))
+        if adapter is None:
+            return self._finish(row_id, error=f"no adapter for channel {channel}", permanent=True)
+        if not breaker.allow():
+            return self._finish(row_id, error="circuit open", retry_in=breaker.retry_in() + 1,
+                                count=False)
+        try:
+            result = adapter.send(message)
+        except PermanentSendError as exc:
+            metrics.SEND_FAILURES.labels(channel).inc()
+            return self._finish(row_id, error=str(exc), permanent=True, code=exc.code)
+        except (TransientSendError, OSError, TimeoutError) as exc:
+            breaker.record_failure()
+            metrics.SEND_FAILURES.labels(channel).inc()
+            return self._finish(row_id, error=f"{type(exc).__name__}: {exc}")
+        breaker.record_success()
+        metrics.MESSAGES_OUT.labels(channel).inc()
+        return self._finish(row_id, provider_id=result.provider_message_id, status=result.status)
+
+    @staticmethod
+    def _outbound(row: OutboxItem) -> OutboundMessage:
+        payload = row.payload or {}
+        location = payload.get("location")
+        return OutboundMessage(
+            channel=row.channel, address=row.address, text=payload.get("text", ""),
+            buttons=tuple(Button(t, p) for t, p in payload.get("buttons") or []),
+            location=tuple(location) if location else None,  # type: ignore[arg-type]
+            idempotency_key=f"outbox-{row.id}", tenant_id=row.tenant_id)
+
+    def _finish(self, row_id: int, *, provider_id: str | None = None, status: str = "sent",
+                error: str | None = None, permanent: bool = False, code: str | None = None,
+                retry_in: float | None = None, count: bool = True) -> bool:
+        now = self.clock.now()
+        with self.db.session() as s:
+            row = s.get(OutboxItem, row_id)
+            assert row is not None
+            message = s.get(Message, row.message_id) if row.message_id else None
+            if error is None:
+                row.state, row.sent_at, row.provider_message_id = SENT, now, provider_id
+                row.last_error = None
+                if (row.payload or {}).get("sensitive"):
+                    row.payload = {"sensitive": True, "erased": True}
+                if message is not None:
+                    message.status, message.provider_message_id = status, provider_id
+                return True
+            row.attempts += 1 if count else 0
+            row.last_error = error[:1000]
+            row.claimed_by = None
+            if permanent or row.attempts >= MAX_ATTEMPTS:
+                row.state = DEAD
+                log.error("outbox %s dead after %s attempts: %s", row_id, row.attempts, error)
+                if message is not None:
+                    message.status, message.error_code = "failed", code
+            else:
+                row.state = PENDING
+                row.next_attempt_at = now + timedelta(
+                    seconds=retry_in if retry_in is not None else backoff(row.attempts))
+                log.warning("outbox %s attempt %s failed, retry at %s: %s",
+                            row_id, row.attempts, row.next_attempt_at.isoformat(), error)
+            return False
+
+    def refresh_gauges(self) -> None:
+        """Update the backlog and dead-letter gauges."""
+        with self.db.session() as s:
+            counts = dict(s.execute(select(OutboxItem.state, func.count()).where(
+                OutboxItem.state.in_([PENDING, SENDING, DEAD])).group_by(OutboxItem.state)).all())
+        metrics.OUTBOX_BACKLOG.set(counts.get(PENDING, 0) + counts.get(SENDING, 0))
+        metrics.DEAD_LETTERS.set(counts.get(DEAD, 0))
+
+    def retry_dead(self, row_ids: list[int] | None = None) -> int:
+        """Put dead letters back in the queue (after fixing the cause)."""
+        with self.db.session() as s:
+            query = update(OutboxItem).where(OutboxItem.state == DEAD)
+            if row_ids:
+                query = query.where(OutboxItem.id.in_(row_ids))
+            result = s.execute(query.values(state=PENDING, attempts=0,
+                                            next_attempt_at=self.clock.now()))
+            return result.rowcount  # type: ignore[attr-defined,no-any-return]

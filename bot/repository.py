@@ -1,0 +1,68 @@
+"""Tenant-scoped queries: every look-up of renter data takes the tenant first."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import phonenumbers
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot import crypto
+from bot.models import Booking, Conversation, Customer, Tenant
+
+
+def normalise_phone(raw: str, region: str = "CH") -> str | None:
+    """E.164 form of a phone number, or None when it is not one."""
+    raw = raw.removeprefix("whatsapp:").strip()
+    try:
+        number = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def tenant_by_slug(session: Session, slug: str) -> Tenant | None:
+    """The tenant with this slug."""
+    return session.scalar(select(Tenant).where(Tenant.slug == slug))
+
+
+def tenant_by_number(session: Session, number: str) -> Tenant | None:
+    """The tenant owning this SMS or WhatsApp number."""
+    number = number.removeprefix("whatsapp:")
+    return session.scalar(select(Tenant).where(
+        (Tenant.sms_number == number) | (Tenant.whatsapp_number == number)))
+
+
+def booking_by_ref(session: Session, tenant_id: int, ref: str) -> Booking | None:
+    """A booking of this tenant by reference; another tenant's booking is never found."""
+    return session.scalar(select(Booking).where(
+        Booking.tenant_id == tenant_id, Booking.ref == ref.upper()))
+
+
+def customers_by_phone(session: Session, tenant_id: int, phone: str) -> list[Customer]:
+    """This tenant's renters with this phone number."""
+    return list(session.scalars(select(Customer).where(
+        Customer.tenant_id == tenant_id, Customer.phone_hash == crypto.lookup_hash(phone),
+        Customer.erased_at.is_(None))))
+
+
+def current_booking(session: Session, tenant_id: int, customer_ids: list[int],
+                    now: datetime) -> Booking | None:
+    """The renter's next or running booking (not cancelled, not long returned)."""
+    if not customer_ids:
+        return None
+    return session.scalar(select(Booking).where(
+        Booking.tenant_id == tenant_id, Booking.customer_id.in_(customer_ids),
+        Booking.status != "cancelled", Booking.return_at >= now - timedelta(days=1),
+    ).order_by(Booking.pickup_at).limit(1))
+
+
+def conversations_of_customer(session: Session, tenant_id: int,
+                              customer_id: int) -> list[Conversation]:
+    """The renter's conversations with this tenant, most recent first."""
+    return list(session.scalars(select(Conversation).where(
+        Conversation.tenant_id == tenant_id, Conversation.customer_id == customer_id,
+    ).order_by(Conversation.last_inbound_at.desc().nulls_last(), Conversation.id.desc())))

@@ -1,0 +1,127 @@
+"""The wired service: database, ports, engine, relay, scheduler and how work is run."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot import crypto
+from bot.channels.registry import build_channels
+from bot.config import Config
+from bot.db import Database
+from bot.engine import Engine
+from bot.locks import RedisLocks
+from bot.outbox import OutboxRelay
+from bot.scheduler import ReminderScheduler
+from bot.services.ports import Services
+
+log = logging.getLogger(__name__)
+
+
+class EmbeddedWork:
+    """Runs jobs on threads of this process (no Redis): same code paths as the RQ jobs."""
+
+    def __init__(self, runtime: "Runtime") -> None:
+        self.runtime = runtime
+        self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="crms-job")
+        self.wake = threading.Event()
+        self.stop = threading.Event()
+
+    def enqueue_conversation(self, conversation_id: int) -> None:
+        """Handle a conversation's new messages soon, off the request thread."""
+        self.pool.submit(self._safe, self.runtime.engine.process_conversation, conversation_id)
+
+    def wake_outbox(self) -> None:
+        """Tell the delivery loop there is something to send."""
+        self.wake.set()
+
+    @staticmethod
+    def _safe(fn: Any, *args: Any) -> None:
+        try:
+            fn(*args)
+        except Exception:  # noqa: BLE001 - a job must never kill the pool
+            log.exception("embedded job failed")
+
+    def start_loops(self) -> None:
+        """Delivery worker and scheduler as daemon threads of `serve`."""
+        threading.Thread(target=self.delivery_loop, name="crms-outbox", daemon=True).start()
+        threading.Thread(target=self.scheduler_loop, name="crms-scheduler", daemon=True).start()
+
+    def delivery_loop(self, idle: float = 1.0) -> None:
+        """Send due outbox rows until stopped; wakes at once when new rows are written."""
+        for conv_id in self.runtime.engine.pending_conversations():
+            self.enqueue_conversation(conv_id)  # messages received before a crash
+        while not self.stop.is_set():
+            self._safe(self.runtime.relay.run_once)
+            self.wake.wait(idle)
+            self.wake.clear()
+
+    def scheduler_loop(self, every: float = 20.0) -> None:
+        """Fire due reminders until stopped."""
+        while not self.stop.is_set():
+            self._safe(self._tick)
+            self.stop.wait(every)
+
+    def _tick(self) -> None:
+        if self.runtime.scheduler.run_once():
+            self.wake_outbox()
+
+
+class QueuedWork:
+    """Runs jobs on RQ workers through Redis (scaled-out mode)."""
+
+    def __init__(self, runtime: "Runtime") -> None:
+        from rq import Queue
+
+        self.queue = Queue("crms", connection=runtime.redis)
+
+    def enqueue_conversation(self, conversation_id: int) -> None:
+        """Queue the conversation for an RQ worker."""
+        self.queue.enqueue("bot.jobs.process_inbound", conversation_id,
+                           result_ttl=0, failure_ttl=86400)
+
+    def wake_outbox(self) -> None:
+        """Queue a delivery run."""
+        self.queue.enqueue("bot.jobs.relay_outbox", result_ttl=0)
+
+
+@dataclass
+class Runtime:
+    """Everything a request, a job or a command needs."""
+
+    config: Config
+    db: Database
+    services: Services
+    redis: Any = None
+    engine: Engine = field(init=False)
+    relay: OutboxRelay = field(init=False)
+    scheduler: ReminderScheduler = field(init=False)
+    work: Any = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.engine = Engine(self.db, self.services, after_commit=lambda: self.work.wake_outbox())
+        self.relay = OutboxRelay(self.db, self.services.channels, self.services.breakers,
+                                 self.services.clock)
+        self.scheduler = ReminderScheduler(self.db, self.services.clock)
+        self.work = QueuedWork(self) if self.redis is not None else EmbeddedWork(self)
+
+
+def build_runtime(config: Config | None = None, services: Services | None = None) -> Runtime:
+    """Wire the service from its configuration; tests pass their own services."""
+    config = config or Config.from_env()
+    crypto.configure(crypto.load_or_create_key(config.data_key, config.var_dir))
+    redis_client = None
+    if config.redis_url:
+        import redis
+
+        redis_client = redis.Redis.from_url(config.redis_url)
+    services = services or Services()
+    if not services.channels:
+        services.channels = build_channels(config)
+    if redis_client is not None and services.locks.__class__.__name__ == "InProcessLocks":
+        services.locks = RedisLocks(redis_client)
+    return Runtime(config=config, db=Database(config.database_url), services=services,
+                   redis=redis_client)

@@ -1,0 +1,127 @@
+"""Reminders: planned per booking, fired once when due, into the outbox."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from bot.db import Database
+from bot.i18n import format_when
+from bot.messages import Reply
+from bot.models import Booking, Conversation, Customer, Message, OutboxItem, Reminder, Tenant
+from bot.rendering import render
+from bot.repository import conversations_of_customer
+from bot.services.ports import Clock
+
+log = logging.getLogger(__name__)
+OFFSETS = {
+    "pickup_24h": ("pickup_at", timedelta(hours=24)),
+    "pickup_2h": ("pickup_at", timedelta(hours=2)),
+    "return_24h": ("return_at", timedelta(hours=24)),
+    "return_2h": ("return_at", timedelta(hours=2)),
+}
+TOO_LATE = timedelta(hours=1)  # a reminder more than this late is skipped, not sent
+
+
+def plan_reminders(session: Session, booking: Booking, now: datetime) -> None:
+    """(Re-)plan a booking's reminders; unsent ones follow changed times, sent ones stay."""
+    existing = {r.kind: r for r in session.scalars(
+        select(Reminder).where(Reminder.booking_id == booking.id))}
+    if booking.status == "cancelled":
+        session.execute(delete(Reminder).where(
+            Reminder.booking_id == booking.id, Reminder.state == "planned"))
+        return
+    for kind, (field, offset) in OFFSETS.items():
+        due = getattr(booking, field) - offset
+        reminder = existing.get(kind)
+        if reminder is None:
+            session.add(Reminder(tenant_id=booking.tenant_id, booking_id=booking.id, kind=kind,
+                                 due_at=due, state="planned" if due > now else "skipped"))
+        elif reminder.state in ("planned", "skipped") and reminder.due_at != due:
+            reminder.due_at, reminder.state = due, "planned" if due > now else "skipped"
+
+
+class ReminderScheduler:
+    """Turns due reminders into outbox rows; its cost grows with what is due, not all bookings."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    def run_once(self, limit: int = 200) -> int:
+        """Fire every due reminder once; returns how many went to the outbox."""
+        now = self.clock.now()
+        with self.db.session() as s:
+            due = list(s.scalars(select(Reminder.id).where(
+                Reminder.state == "planned", Reminder.due_at <= now,
+            ).order_by(Reminder.due_at).limit(limit)))
+        return sum(1 for reminder_id in due if self._fire(reminder_id, now))
+
+    def _fire(self, reminder_id: int, now: datetime) -> bool:
+        with self.db.session() as s:
+            # Claim by compare-and-set, in the same transaction as the outbox row.
+            claimed = s.execute(update(Reminder).where(
+                Reminder.id == reminder_id, Reminder.state == "planned",
+            ).values(state="sent", sent_at=now)).rowcount  # type: ignore[attr-defined]
+            if claimed != 1:
+                return False
+            reminder = s.get(Reminder, reminder_id)
+            assert reminder is not None
+            booking = s.get(Booking, reminder.booking_id)
+            assert booking is not None
+            reason = self._skip_reason(s, reminder, booking, now)
+            if reason:
+                reminder.state = "skipped"
+                log.info("reminder %s skipped: %s", reminder_id, reason)
+                return False
+            self._write(s, reminder, booking, now)
+            return True
+
+    @staticmethod
+    def _skip_reason(s: Session, reminder: Reminder, booking: Booking, now: datetime) -> str | None:
+        if booking.status == "cancelled":
+            return "booking cancelled"
+        if now - reminder.due_at > TOO_LATE:
+            return "too late"
+        customer = s.get(Customer, booking.customer_id)
+        if customer is None or customer.opted_out or customer.erased_at is not None:
+            return "renter opted out"
+        return None
+
+    @staticmethod
+    def _write(s: Session, reminder: Reminder, booking: Booking, now: datetime) -> None:
+        tenant = s.get(Tenant, booking.tenant_id)
+        customer = s.get(Customer, booking.customer_id)
+        assert tenant is not None and customer is not None
+        convs = conversations_of_customer(s, tenant.id, customer.id)
+        conv: Conversation | None = next((c for c in convs if not (c.data or {}).get("opted_out")),
+                                         None)
+        if convs and conv is None:
+            reminder.state = "skipped"
+            return
+        channel = conv.channel if conv else "sms"
+        address = conv.address if conv else customer.phone
+        language = (conv.language if conv else None) or customer.language or tenant.default_language
+        field = OFFSETS[reminder.kind][0]
+        vehicle = booking.vehicle
+        params = {"when": format_when(getattr(booking, field), language, tenant.setting("timezone")),
+                  "location": booking.pickup_location if field == "pickup_at"
+                  else booking.return_location,
+                  "vehicle": (vehicle.model or vehicle.plate) if vehicle else booking.ref}
+        rendered = render(Reply(f"reminder.{reminder.kind}", params), language, channel)
+        payload = {"text": rendered.text, "buttons": [], "location": None,
+                   "reminder": reminder.kind}
+        message_id = None
+        if conv is not None:
+            msg = Message(tenant_id=tenant.id, conversation_id=conv.id, direction="out",
+                          channel=channel, body=rendered.text, payload=payload, status="queued",
+                          language=language, created_at=now)
+            s.add(msg)
+            s.flush()
+            message_id = msg.id
+        s.add(OutboxItem(tenant_id=tenant.id, conversation_id=conv.id if conv else None,
+                         message_id=message_id, channel=channel, address=address or "",
+                         payload=payload, next_attempt_at=now, created_at=now))

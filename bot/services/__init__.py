@@ -1,0 +1,1 @@
+"""Ports to external services and their real adapters."""

@@ -1,0 +1,78 @@
+"""Ports (protocols) the flows and the engine use, and the bundle the app factory wires."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Protocol
+
+from bot.breaker import Breakers
+from bot.channels.base import ChannelAdapter
+from bot.locks import InProcessLocks, Locks
+from nlu import NluResult, RuleBasedParser
+
+
+class NluClient(Protocol):
+    """Understands a message.
+
+    Args:
+        text: the renter's message.
+        today: the date relative dates resolve against.
+
+    Returns:
+        NluResult with intent, confidence, language and entities.
+    """
+
+    def parse(self, text: str, today: date | None = None) -> NluResult:
+        """Understand one message."""
+        ...
+
+
+class Clock(Protocol):
+    """Tells the time (tests and the sandbox move it)."""
+
+    def now(self) -> datetime:
+        """Aware UTC now."""
+        ...
+
+
+class SystemClock:
+    """The real clock, shifted by an offset the sandbox clock control sets."""
+
+    def __init__(self) -> None:
+        self.offset_seconds = 0.0
+
+    def now(self) -> datetime:
+        """Aware UTC now plus the sandbox offset."""
+        from datetime import timedelta
+
+        return datetime.now(timezone.utc) + timedelta(seconds=self.offset_seconds)
+
+
+class CodeGenerator(Protocol):
+    """Makes one-time codes."""
+
+    def new_code(self) -> str:
+        """A 6-digit code."""
+        ...
+
+
+class RandomCodes:
+    """Cryptographically random 6-digit codes."""
+
+    def new_code(self) -> str:
+        """A 6-digit code."""
+        return f"{secrets.randbelow(1_000_000):06d}"
+
+
+@dataclass
+class Services:
+    """Everything the engine and flows reach outside themselves."""
+
+    nlu: NluClient = field(default_factory=RuleBasedParser)
+    clock: Clock = field(default_factory=SystemClock)
+    codes: CodeGenerator = field(default_factory=RandomCodes)
+    locks: Locks = field(default_factory=InProcessLocks)
+    channels: dict[str, ChannelAdapter] = field(default_factory=dict)
+    breakers: Breakers = field(default_factory=Breakers)

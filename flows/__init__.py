@@ -1,0 +1,1 @@
+"""Conversation flows: one explicit state machine per module."""

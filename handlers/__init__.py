@@ -1,0 +1,1 @@
+"""Flask blueprints: the service's HTTP edges, thin."""

@@ -1,0 +1,25 @@
+"""Every error as a clear 4xx with a reason (JSON for the API, text elsewhere); never a bare 500."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Install the error handlers."""
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
+        log.info("%s %s -> %s %s", request.method, request.path, exc.code, exc.description)
+        return jsonify(error=exc.name, reason=exc.description), exc.code
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):  # type: ignore[no-untyped-def]
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return jsonify(error="Internal Server Error",
+                       reason="unexpected error; it has been logged"), 500

@@ -1,0 +1,61 @@
+"""The sandbox page: conversations of sandbox mode, and a form to write as a renter."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from bot.engine import UnknownTenant
+from bot.messages import InboundMessage
+from bot.models import Conversation, Message, OutboxItem, Tenant
+
+bp = Blueprint("sandbox", __name__, url_prefix="/sandbox")
+CHANNELS = ("whatsapp", "sms", "telegram")
+
+
+@bp.before_request
+def only_in_sandbox_mode() -> None:
+    """404 when real providers are configured (unless CRMS_SANDBOX=1)."""
+    if not current_app.extensions["crms"].config.sandbox_page_enabled:
+        abort(404)
+
+
+@bp.get("")
+def index():  # type: ignore[no-untyped-def]
+    """Tenants, conversations and the selected transcript."""
+    runtime = current_app.extensions["crms"]
+    selected = request.args.get("conv", type=int)
+    with runtime.db.session() as s:
+        tenants = list(s.scalars(select(Tenant).order_by(Tenant.id)))
+        convs = list(s.scalars(select(Conversation).order_by(
+            Conversation.last_inbound_at.desc().nulls_last(), Conversation.id.desc()).limit(100)))
+        transcript = list(s.scalars(select(Message).where(
+            Message.conversation_id == selected).order_by(Message.id))) if selected else []
+        staff = list(s.scalars(select(OutboxItem).where(OutboxItem.channel == "staff")
+                               .order_by(OutboxItem.id.desc()).limit(30)))
+        tenant_by_id = {t.id: t for t in tenants}
+        return render_template("sandbox/index.html", tenants=tenants, convs=convs,
+                               selected=selected, transcript=transcript, staff=staff,
+                               tenant_by_id=tenant_by_id, channels=CHANNELS)
+
+
+@bp.post("/send")
+def send():  # type: ignore[no-untyped-def]
+    """Write a message as a renter; the reply appears on the page when the worker has sent it."""
+    runtime = current_app.extensions["crms"]
+    form = request.form
+    if form.get("channel") not in CHANNELS:
+        abort(400, description="channel must be whatsapp, sms or telegram")
+    inbound = InboundMessage(channel=form["channel"], sender=form.get("sender", "").strip(),
+                             text=form.get("text", ""), provider_id=f"sbx-{uuid.uuid4().hex}",
+                             tenant_slug=form.get("tenant") or None)
+    try:
+        receipt = runtime.engine.receive(inbound)
+    except UnknownTenant:
+        abort(400, description="unknown tenant")
+    except ValueError as exc:
+        abort(400, description=str(exc))
+    runtime.work.enqueue_conversation(receipt.conversation_id)
+    return redirect(url_for("sandbox.index", conv=receipt.conversation_id))

@@ -1,0 +1,85 @@
+"""Keyword patterns per intent, in de (with Swiss German), fr, it, en and rm.
+
+The first NLU: good enough to route the flows; the NLU issue replaces the inside of
+`nlu.parser` with a trained classifier behind the same contract.
+"""
+
+from __future__ import annotations
+
+# Each intent: (weight, patterns). Patterns are regular expressions on lower-cased text.
+RULES: dict[str, tuple[float, list[str]]] = {
+    "opt_out": (3.0, [r"^\s*(stop|stopp|unsubscribe|end|quit|stopall|revoke|optout|arrêt|arret|basta)\s*[.!]*$",
+                      r"keine (erinnerungen|nachrichten|sms) mehr", r"plus de (rappels|messages|sms)",
+                      r"(niente|nessun) (più )?(promemoria|messaggi)", r"no more (reminders|messages|texts)",
+                      r"stop (sending|the reminders|reminders)", r"nagins promemorias"]),
+    "delete_data": (2.5, [r"(daten|data|données|donnees|dati).{0,20}(lösch|losch|delete|erase|supprim|effac|cancell|eliminar)",
+                          r"(lösch|losch|delete|erase|supprim|effac|cancell|elimin)\w*.{0,25}(daten|data|données|donnees|dati)",
+                          r"\bgdpr\b|\bdsgvo\b|\brgpd\b|right to be forgotten|vergessen werden"]),
+    "human_agent": (2.0, [r"mitarbeiter|mensch\b|person(?!al)|berater|jemand(em)? (vom|aus dem) team|mit (einem|jemandem)",
+                          r"\bagent\b|human|real person|someone|staff|operator|representative|call me",
+                          r"conseill|quelqu'un|un humain|une personne|parler à|parler a",
+                          r"operatore|una persona|qualcuno|parlare con",
+                          r"persuna|discurrer cun"]),
+    "report_problem": (2.2, [r"unfall|panne|kaputt|beschädig|schaden|platt|abgeschleppt|gestohlen|geklaut|notfall|warnlampe|springt nicht an|unfäll",
+                             r"accident|breakdown|broke|broken|damage|flat tyre|flat tire|stolen|emergency|won't start|warning light|crash",
+                             r"en panne|crevaison|cassé|casse|dommage|volé|vole|urgence|ne démarre pas",
+                             r"incidente|guasto|rotto|danno|gomma a terra|rubat|emergenza|non parte|ammaccatura"]),
+    "change_language": (2.0, [r"sprache|auf (deutsch|englisch|französisch|italienisch)|\bdeutsch\b|\bdütsch\b",
+                              r"language|in english|speak english|\benglish\b",
+                              r"langue|en français|en francais|parlez.{0,10}fran|\bfrançais\b|\bfrancais\b",
+                              r"lingua|in italiano|parla italiano|\bitaliano\b",
+                              r"rumantsch|romansh"]),
+    "cancel_booking": (1.8, [r"stornier|storno|absagen|annullier",
+                             r"\bcancel",
+                             r"annuler|annulation|annule",
+                             r"annullare|annulla|disdire|disdetta"]),
+    "extend_rental": (1.8, [r"verlänger|verlanger|länger (behalten|haben|mieten)|später zurück|spöter",
+                            r"extend|extension|keep the car longer|return (it )?later|longer",
+                            r"prolong|garder la voiture plus|rendre plus tard",
+                            r"prolung|tenere (l'auto|la macchina) (di )?più|riconsegnare più tardi"]),
+    "pay_qr_bill": (1.9, [r"qr.?(rechnung|bill|facture|fattura|code)|einzahlungsschein|rechnung|invoice|\bbill\b|facture|fattura|bulletin de versement|polizza"]),
+    "pay_online": (1.6, [r"\btwint\b|kreditkarte|karte|online (zahlen|bezahlen|pay|payer|pagare)|zahlungslink|link",
+                         r"\bpay\b|payment link|credit card|\bcard\b|pay online|how (can|do) i pay",
+                         r"payer|paiement|carte de crédit|carte",
+                         r"pagare|pagamento|carta di credito|\bcarta\b",
+                         r"zahle|zahlen|bezahlen|zahlung"]),
+    "payment_status": (2.0, [r"(schon|bereits) bezahlt|zahlung (erhalten|angekommen|eingegangen)|ist.{0,15}bezahlt|offen(er)? betrag",
+                             r"(already )?paid\?|payment (received|status|went through)|did you (get|receive) (my|the) payment|how much (do i )?owe",
+                             r"(déjà )?payé|paiement (reçu|bien reçu|passé)|combien (je dois|dois-je)",
+                             r"(già )?pagato|pagamento (ricevuto|arrivato)|quanto devo"]),
+    "upload_license": (1.9, [r"führerausweis|fahrausweis|führerschein|fahrerlaubnis|ausweis",
+                             r"licen[cs]e|driving permit",
+                             r"permis( de conduire)?",
+                             r"patente|licenza di condurre|licenza"]),
+    "pickup_info": (1.5, [r"abhol|abhole|übernahme|wo (kann ich|find)|wo ist (die|eure|ihre) (filiale|station|agentur)|wann kann ich.{0,20}(holen|abholen)|adresse|filiale|standort",
+                          r"pick.?up|collect|where (do|can) i (get|find)|address|location|where is the (office|branch)",
+                          r"prise en charge|récupérer|recuperer|chercher la voiture|adresse|agence|où (est|se trouve) (l'agence|votre agence|le bureau)",
+                          r"ritir|prendere (l'auto|la macchina)|indirizzo|dove (si trova|è|posso)"]),
+    "return_info": (1.6, [r"rückgabe|ruckgabe|zurückgeben|zurueckgeben|zurückbringen|abgeben|retour(nieren)?|zruggbringe|zruggä",
+                          r"\breturn|drop.?off|bring (it|the car) back",
+                          r"\bretour|rendre (la )?voiture|ramener|restitu",
+                          r"riconsegn|restituire|riportare"]),
+    "booking_status": (1.4, [r"buchung|reservation|reservierung|buechig|mis auto|mein(e)? (auto|wagen|miete)",
+                             r"booking|reservation|my (car|rental)|status",
+                             r"réservation|reservation|ma (voiture|location)",
+                             r"prenotazione|la mia (auto|macchina)|noleggio",
+                             r"reservaziun"]),
+    "ask_deposit": (2.0, [r"kaution|depot|hinterlegung|sicherheitsleistung", r"deposit|security hold",
+                          r"caution|dépôt de garantie|depot de garantie", r"cauzione|deposito"]),
+    "ask_insurance": (2.0, [r"versicher|selbstbehalt|vollkasko|kasko", r"insurance|insured|deductible|excess|coverage|cover",
+                            r"assurance|assuré|franchise", r"assicura|franchigia|kasko"]),
+    "help": (1.2, [r"^\s*(hilfe|help|aide|aiuto|agid|\?)\s*[!?.]*$", r"was kannst du|was chasch|what can you do|que pouvez-vous|cosa (puoi|può) fare",
+                   r"\bhilfe\b|\bhelp\b|\baide\b|\baiuto\b|\bagid\b|\bmenu\b|\bmenü\b"]),
+    "greet": (1.0, [r"^\s*(hallo|hoi|hoii|sali|salü|grüezi|gruezi|grüessech|grüss gott|guten (morgen|tag|abend)|moin|servus|"
+                    r"hi|hello|hey|good (morning|afternoon|evening)|"
+                    r"bonjour|bonsoir|salut|coucou|"
+                    r"ciao|buongiorno|buonasera|salve|"
+                    r"allegra|bun di|bundi|buna saira)\b"]),
+    "goodbye": (1.1, [r"tschüss|tschüs|ciao zäme|uf widerluege|auf wiedersehen|adieu|\bbye\b|goodbye|see you|au revoir|à bientôt|a bientot|"
+                      r"arrivederci|a presto|a revair|buna notg"]),
+    "thanks": (1.1, [r"danke|merci|vielen dank|thank|thx|cheers|grazie|engraziel|grazia fitg"]),
+    "affirm": (1.0, [r"^\s*(ja|jo|jaa|genau|gerne|gern|ok|okay|yes|yep|yeah|sure|oui|ouais|volontiers|d'accord|sì|si|certo|va bene|gea|👍)\s*[.!]*\s*$",
+                     r"^\s*(ja|yes|oui|sì|si|gea)\b.{0,20}$"]),
+    "deny": (1.0, [r"^\s*(nein|nei|nö|no|nope|non|nah|na|👎)\s*[.!]*\s*$", r"^\s*(nein|no|non)\b.{0,25}$",
+                   r"lieber nicht|not now|pas maintenant|non ora"]),
+}
