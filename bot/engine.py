@@ -18,7 +18,7 @@ from bot.language import choose_language
 from bot.messages import InboundMessage, Reply
 from bot.models import Conversation, Message, OutboxItem, Tenant
 from bot.rendering import render
-from bot.repository import normalise_phone, tenant_by_number, tenant_by_slug
+from bot.repository import customers_by_phone, normalise_phone, tenant_by_number, tenant_by_slug
 from bot.services.ports import Services
 from flows.base import Context, Turn
 from flows.registry import BY_NAME, GLOBAL_INTENTS, IDENTIFY, flow_for_intent
@@ -199,7 +199,7 @@ class Engine:
         if menu:
             conv.data = {k: v for k, v in conv.data.items() if k != "menu"}
         text = menu.get(text, text)
-        hint = (msg.payload or {}).get("language_hint")
+        hint = (msg.payload or {}).get("language_hint") or self._known_language(ctx)
         if text.startswith("/lang "):
             language = text.split()[1]
             choose_language(conv, None, "", hint, ctx.tenant.default_language)
@@ -213,6 +213,15 @@ class Engine:
         if special:
             return Turn(text, special, media=())
         return Turn(text, result.intent, result.confidence, result.entities, result.language)
+
+    @staticmethod
+    def _known_language(ctx: Context) -> str | None:
+        """The language on the renter's booking, for a first message that shows none."""
+        conv = ctx.conversation
+        if conv.language is not None or conv.channel not in ("sms", "whatsapp"):
+            return None
+        customers = customers_by_phone(ctx.session, ctx.tenant.id, conv.address)
+        return customers[0].language if customers else None
 
     @staticmethod
     def _special_input(msg: Message, text: str) -> str | None:
