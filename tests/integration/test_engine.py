@@ -1,0 +1,198 @@
+"""Reliability of the engine and the outbox: once, in order, after crashes, under failures."""
+
+import threading
+import time
+from datetime import timedelta
+
+from sqlalchemy import func, select, text
+
+from bot.messages import InboundMessage, Media
+from bot.models import Message, OutboxItem
+from bot.outbox import MAX_ATTEMPTS, OutboxRelay
+from bot.runtime import build_runtime
+from nlu import RuleBasedParser
+
+ANNA = "+41791234501"
+
+
+def test_same_provider_id_is_handled_once(chat, runtime):
+    renter = chat("whatsapp", ANNA)
+    assert len(renter.say("Grüezi", provider_id="SM123")) == 1
+    assert renter.say("Grüezi", provider_id="SM123") == []
+    with runtime.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Message).where(
+            Message.direction == "in")) == 1
+
+
+class SlowParser(RuleBasedParser):
+    def parse(self, text, today=None):  # type: ignore[no-untyped-def]
+        time.sleep(0.05)
+        return super().parse(text, today)
+
+
+def test_two_messages_at_once_are_handled_in_order(runtime, demo):
+    runtime.services.nlu = SlowParser()
+    texts = ["Grüezi", "wo ist meine Buchung?", "hilfe", "danke"]
+    receipts = [runtime.engine.receive(InboundMessage("whatsapp", ANNA, t, f"SM{i}",
+                                                      tenant_slug="alpenrent"))
+                for i, t in enumerate(texts)]
+    conv_id = receipts[0].conversation_id
+    threads = [threading.Thread(target=runtime.engine.process_conversation, args=(conv_id,))
+               for _ in texts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with runtime.db.session() as s:
+        outs = [m.body for m in s.scalars(select(Message).where(
+            Message.direction == "out").order_by(Message.id))]
+        ins = list(s.scalars(select(Message).where(Message.direction == "in")
+                             .order_by(Message.processed_at, Message.id)))
+    assert [m.body for m in ins] == texts
+    assert outs[0].startswith("Grüezi!") and outs[1].startswith("Buchung CR-48213")
+    assert outs[2].startswith("Ich helfe bei") and outs[3].startswith("Gern geschehen")
+
+
+def test_killed_between_commit_and_send_the_row_goes_out_once(runtime, config, services, demo,
+                                                             channels):
+    runtime.engine.handle(InboundMessage("whatsapp", ANNA, "Grüezi", "SM1",
+                                         tenant_slug="alpenrent"))
+    assert channels["whatsapp"].sent == []  # "killed" before the worker ran
+    restarted = build_runtime(config, services)
+    assert restarted.relay.run_once() == 1
+    assert restarted.relay.run_once() == 0
+    assert len(channels["whatsapp"].sent) == 1
+    assert channels["whatsapp"].sent[0].text.startswith("Grüezi!")
+
+
+def test_two_workers_send_each_row_once(runtime, demo, channels, clock):
+    for i in range(30):
+        runtime.engine.handle(InboundMessage("whatsapp", f"+4179555{i:04d}", "hallo", f"SM{i}",
+                                             tenant_slug="alpenrent"))
+    relays = [OutboxRelay(runtime.db, runtime.services.channels, runtime.services.breakers,
+                          clock, worker_id=f"w{i}") for i in range(2)]
+    threads = [threading.Thread(target=r.run_once) for r in relays]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    keys = [m.idempotency_key for m in channels["whatsapp"].sent]
+    assert len(keys) == 30 and len(set(keys)) == 30
+
+
+def test_transient_failure_retries_with_backoff(chat, runtime, channels, clock):
+    channels["whatsapp"].fail_next(2)
+    chat("whatsapp", ANNA).say("Grüezi")
+    assert runtime.relay.run_once() == 0
+    with runtime.db.session() as s:
+        row = s.scalars(select(OutboxItem)).one()
+        assert row.state == "pending" and row.attempts == 1
+        first_wait = row.next_attempt_at - clock.now()
+    assert timedelta(seconds=0.9) <= first_wait <= timedelta(seconds=2)
+    assert runtime.relay.run_once() == 0  # not due yet: nothing is tried
+    clock.advance(seconds=3)
+    assert runtime.relay.run_once() == 0
+    clock.advance(seconds=5)
+    assert runtime.relay.run_once() == 1
+    assert len(channels["whatsapp"].sent) == 1
+
+
+def test_permanent_failure_is_a_dead_letter_at_once(chat, runtime, channels):
+    channels["whatsapp"].fail_next(permanent=True)
+    chat("whatsapp", ANNA).say("Grüezi")
+    runtime.relay.run_once()
+    with runtime.db.session() as s:
+        row = s.scalars(select(OutboxItem)).one()
+        assert row.state == "dead" and "unreachable" in row.last_error
+        assert s.get(Message, row.message_id).status == "failed"
+    assert runtime.relay.retry_dead() == 1
+
+
+def test_after_the_last_try_the_row_is_dead(chat, runtime, channels, clock):
+    runtime.services.breakers = type(runtime.services.breakers)(threshold=1000)
+    runtime.relay.breakers = runtime.services.breakers
+    channels["whatsapp"].fail_next(MAX_ATTEMPTS)
+    chat("whatsapp", ANNA).say("Grüezi")
+    for _ in range(MAX_ATTEMPTS):
+        runtime.relay.run_once()
+        clock.advance(hours=1)
+    with runtime.db.session() as s:
+        row = s.scalars(select(OutboxItem)).one()
+        assert row.state == "dead" and row.attempts == MAX_ATTEMPTS
+    assert channels["whatsapp"].sent == []
+
+
+def test_circuit_opens_and_messages_wait(chat, runtime, channels, clock):
+    channels["whatsapp"].fail_next(5)
+    for i in range(6):
+        chat("whatsapp", f"+4179666{i:04d}").say("hallo")
+    runtime.relay.run_once()
+    assert runtime.services.breakers.get("twilio").state == "open"
+    # Five failures used up the script; without the breaker the sixth row would have gone out.
+    assert channels["whatsapp"].failures == [] and channels["whatsapp"].sent == []
+    # The breaker runs on its own monotonic clock: move it past the pause.
+    runtime.services.breakers.get("twilio")._opened_at -= 60  # type: ignore[operator]
+    runtime.relay.run_once()
+    assert len(channels["whatsapp"].sent) == 6
+
+
+def test_stale_claim_of_a_dead_worker_is_retried(chat, runtime, channels, clock):
+    chat("whatsapp", ANNA).say("Grüezi")
+    with runtime.db.session() as s:
+        s.execute(text("UPDATE outbox SET state='sending', claimed_by='dead-worker'"))
+        s.execute(text("UPDATE outbox SET claimed_at = next_attempt_at"))
+    assert runtime.relay.run_once() == 0
+    clock.advance(minutes=6)
+    assert runtime.relay.run_once() == 1
+
+
+def test_bad_inputs_get_a_clear_reply(chat):
+    renter = chat("whatsapp", ANNA)
+    renter.say("Grüezi")
+    assert renter.say("") == [
+        "Ich habe eine leere Nachricht erhalten. Wie kann ich helfen? "
+        "Schreiben Sie 'Hilfe', um zu sehen, was ich kann."]
+    assert renter.say("😀😀🙈")[0].startswith("Ich habe eine leere Nachricht")
+    assert renter.say("a" * 10_000)[0].startswith("Diese Nachricht ist sehr lang")
+    assert renter.say("\x00\xff\xfe\x01binär")  # answered, whatever the bytes
+    assert "Anhänge" in renter.say(media=(Media("https://x/y", "audio/ogg"),))[0]
+    assert renter.say("wo ist meine Buchung?")[0].startswith("Buchung CR-48213")
+
+
+class ExplodingParser(RuleBasedParser):
+    def parse(self, text, today=None):  # type: ignore[no-untyped-def]
+        if "boom" in text:
+            raise RuntimeError("model crashed")
+        return super().parse(text, today)
+
+
+def test_a_crash_while_handling_apologises_and_loses_nothing(chat, runtime):
+    runtime.services.nlu = ExplodingParser()
+    renter = chat("whatsapp", ANNA)
+    assert renter.say("boom")[0].startswith("Entschuldigung, bei uns ist etwas schiefgelaufen")
+    assert any("boom" in t for t in renter.staff_texts())
+    with runtime.db.session() as s:
+        msg = s.scalars(select(Message).where(Message.direction == "in")).one()
+        assert msg.status == "failed" and msg.body == "boom"
+    assert renter.say("hilfe")[0].startswith("Ich helfe bei")
+
+
+def test_messages_received_before_a_crash_are_handled_after_restart(runtime, demo, config,
+                                                                    services):
+    runtime.engine.receive(InboundMessage("whatsapp", ANNA, "Grüezi", "SM9",
+                                          tenant_slug="alpenrent"))
+    restarted = build_runtime(config, services)
+    pending = restarted.engine.pending_conversations()
+    assert len(pending) == 1
+    assert restarted.engine.process_conversation(pending[0]) == 1
+    assert restarted.engine.pending_conversations() == []
+
+
+def test_personal_data_is_encrypted_at_rest(chat, runtime):
+    chat("whatsapp", ANNA).say("wo ist meine Buchung?")
+    with runtime.db.engine.connect() as conn:
+        raw = b"".join(bytes(v) for row in conn.execute(text(
+            "SELECT name, phone, birth_date FROM customers UNION ALL "
+            "SELECT body, body, body FROM messages")) for v in row if v is not None)
+    assert b"Anna" not in raw and b"41791234501" not in raw and b"1990-03-12" not in raw
+    assert b"Buchung" not in raw
