@@ -1,0 +1,94 @@
+"""Rendering, log masking, the circuit breaker, backoff and in-process locks."""
+
+import io
+import logging
+import random
+import threading
+
+from bot.breaker import CircuitBreaker
+from bot.locks import InProcessLocks
+from bot.logging_setup import MaskingFilter, mask, mask_name
+from bot.messages import Reply
+from bot.outbox import MAX_DELAY, backoff
+from bot.rendering import render
+
+YES_NO = (("button.yes", "/yes"), ("button.no", "/no"))
+
+
+def test_buttons_on_whatsapp_and_a_numbered_menu_on_sms():
+    reply = Reply("change.cancel_confirm", {"ref": "CR-1"}, buttons=YES_NO)
+    whatsapp = render(reply, "de", "whatsapp")
+    assert [b.title for b in whatsapp.buttons] == ["Ja", "Nein"] and whatsapp.menu == {}
+    sms = render(reply, "de", "sms")
+    assert sms.buttons == () and sms.menu == {"1": "/yes", "2": "/no"}
+    assert sms.text.endswith("1) Ja\n2) Nein\nAntworten Sie mit der Nummer Ihrer Wahl.")
+
+
+def test_more_buttons_than_whatsapp_shows_become_a_menu():
+    four = tuple((f"!L{i}", f"/lang {i}") for i in range(4))
+    rendered = render(Reply("language.ask", buttons=four), "en", "whatsapp")
+    assert rendered.buttons == () and "4) L3" in rendered.text
+
+
+def test_sms_text_is_cut_at_the_provider_limit():
+    rendered = render(Reply("booking.status", {k: "x" * 400 for k in (
+        "ref", "vehicle", "plate", "pickup", "pickup_location", "return_at", "return_location",
+        "amount", "deposit", "status")}), "en", "sms")
+    assert len(rendered.text) == 1600 and rendered.text.endswith("…")
+
+
+def test_phone_numbers_and_emails_are_masked_in_logs():
+    assert mask("from whatsapp:+41791234501 to +41 44 555 01 01") == \
+        "from whatsapp:+41*******01 to +41*******01"
+    assert mask("mail anna.mueller@example.ch") == "mail a***@example.ch"
+    assert mask_name("Anna Maria Müller") == "A. M. M."
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(MaskingFilter())
+    logger = logging.getLogger("test.masking")
+    logger.addHandler(handler)
+    logger.warning("renter %s wrote", "+41791234501")
+    assert stream.getvalue() == "renter +41*******01 wrote\n"
+
+
+def test_breaker_opens_after_threshold_and_half_opens_later():
+    now = [0.0]
+    breaker = CircuitBreaker("twilio", threshold=3, reset_after=30, clock=lambda: now[0])
+    for _ in range(2):
+        breaker.record_failure()
+    assert breaker.allow()
+    breaker.record_failure()
+    assert breaker.state == "open" and not breaker.allow()
+    now[0] = 31
+    assert breaker.state == "half_open" and breaker.allow()
+    breaker.record_failure()  # the trial call failed: open again at once
+    assert breaker.state == "open"
+    now[0] = 62
+    breaker.record_success()
+    assert breaker.state == "closed"
+
+
+def test_backoff_grows_exponentially_with_jitter_and_a_cap():
+    rng = random.Random(7)
+    waits = [backoff(n, rng) for n in range(1, 12)]
+    assert 1 <= waits[0] <= 2 and 8 <= waits[3] <= 16
+    assert all(w <= MAX_DELAY for w in waits) and waits[-1] >= MAX_DELAY / 2
+    assert len({round(backoff(3, rng), 6) for _ in range(5)}) == 5  # jitter
+
+
+def test_in_process_lock_excludes():
+    locks, inside, overlaps = InProcessLocks(), [], []
+
+    def work() -> None:
+        with locks.lock("conv:1"):
+            inside.append(1)
+            overlaps.append(len(inside))
+            threading.Event().wait(0.01)
+            inside.pop()
+
+    threads = [threading.Thread(target=work) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert overlaps == [1] * 5
