@@ -16,7 +16,7 @@ from bot import crypto, metrics
 from bot.db import Database
 from bot.language import choose_language
 from bot.messages import InboundMessage, Reply
-from bot.models import Conversation, Message, OutboxItem, Tenant
+from bot.models import Conversation, Customer, Message, OutboxItem, Tenant
 from bot.rendering import render
 from bot.repository import customers_by_phone, normalise_phone, tenant_by_number, tenant_by_slug
 from bot.services.ports import Services
@@ -199,7 +199,8 @@ class Engine:
         if menu:
             conv.data = {k: v for k, v in conv.data.items() if k != "menu"}
         text = menu.get(text, text)
-        hint = (msg.payload or {}).get("language_hint") or self._known_language(ctx)
+        known = self._link_known_renter(ctx)
+        hint = (msg.payload or {}).get("language_hint") or (known.language if known else None)
         if text.startswith("/lang "):
             language = text.split()[1]
             choose_language(conv, None, "", hint, ctx.tenant.default_language)
@@ -215,13 +216,18 @@ class Engine:
         return Turn(text, result.intent, result.confidence, result.entities, result.language)
 
     @staticmethod
-    def _known_language(ctx: Context) -> str | None:
-        """The language on the renter's booking, for a first message that shows none."""
+    def _link_known_renter(ctx: Context) -> Customer | None:
+        """On a first message from a phone on a booking, link the renter (reminders then come
+        to this conversation, in its language); the booking is shown only after `identify`."""
         conv = ctx.conversation
-        if conv.language is not None or conv.channel not in ("sms", "whatsapp"):
+        if conv.customer_id is not None or conv.channel not in ("sms", "whatsapp") \
+                or (conv.data or {}).get("erased"):
             return None
         customers = customers_by_phone(ctx.session, ctx.tenant.id, conv.address)
-        return customers[0].language if customers else None
+        if not customers:
+            return None
+        conv.customer_id = customers[0].id
+        return customers[0]
 
     @staticmethod
     def _special_input(msg: Message, text: str) -> str | None:
