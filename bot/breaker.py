@@ -24,13 +24,13 @@ class CircuitBreaker:
 
     @property
     def state(self) -> str:
-        """closed, open or half_open."""
+        """The state: closed, open or half_open."""
         if self._opened_at is None:
             return CLOSED
         return HALF_OPEN if self._clock() - self._opened_at >= self.reset_after else OPEN
 
     def allow(self) -> bool:
-        """May a call go to the provider now?"""
+        """Whether a call may go to the provider now."""
         return self.state != OPEN
 
     def retry_in(self) -> float:

@@ -179,8 +179,8 @@ def company_api_key(slug: str) -> None:
     """Issue a new booking-API key for a tenant (the old one stops working); printed once."""
     import secrets
 
-    from handlers.api import hash_api_key
     from bot.repository import tenant_by_slug
+    from handlers.api import hash_api_key
 
     runtime = _runtime()
     key = f"crms_{slug}_{secrets.token_urlsafe(32)}"

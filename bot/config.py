@@ -43,7 +43,7 @@ class Config:
     def from_env(cls) -> "Config":
         """Read settings from the environment (and `.env` when present)."""
         load_dotenv(PROJECT_ROOT / ".env", override=False)
-        var_dir = Path(_env("CRMS_VAR_DIR", str(PROJECT_ROOT / "var")))
+        var_dir = Path(_env("CRMS_VAR_DIR") or PROJECT_ROOT / "var")
         sandbox = _env("CRMS_SANDBOX")
         return cls(
             database_url=_env("CRMS_DATABASE_URL") or f"sqlite:///{var_dir / 'crms.sqlite3'}",

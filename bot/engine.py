@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -63,7 +64,8 @@ class Engine:
         """Record an inbound message once (unique on channel + provider id); fast."""
         conv_id = self._conversation_id(inbound)
         text = (inbound.text or "").replace("\x00", "")
-        payload = {"media": [{"url": m.url, "content_type": m.content_type} for m in inbound.media]}
+        payload: dict[str, Any] = {
+            "media": [{"url": m.url, "content_type": m.content_type} for m in inbound.media]}
         if len(text) > MAX_STORED_TEXT:
             payload["truncated_from"] = len(text)
             text = text[:MAX_STORED_TEXT]
@@ -217,8 +219,11 @@ class Engine:
 
     @staticmethod
     def _link_known_renter(ctx: Context) -> Customer | None:
-        """On a first message from a phone on a booking, link the renter (reminders then come
-        to this conversation, in its language); the booking is shown only after `identify`."""
+        """Link the renter on a first message from a phone on a booking.
+
+        Reminders then come to this conversation, in its language; the booking itself is
+        shown only after `identify`.
+        """
         conv = ctx.conversation
         if conv.customer_id is not None or conv.channel not in ("sms", "whatsapp") \
                 or (conv.data or {}).get("erased"):
@@ -287,7 +292,7 @@ class Engine:
         conv = ctx.conversation
         channel = reply.channel or conv.channel
         rendered = render(reply, ctx.language, channel)
-        payload = {"text": rendered.text,
+        payload: dict[str, Any] = {"text": rendered.text,
                    "buttons": [[b.title, b.payload] for b in rendered.buttons],
                    "location": list(rendered.location) if rendered.location else None}
         message_id = None

@@ -18,6 +18,7 @@ class Locks(Protocol):
     Args:
         key: the lock's name (``conv:42``).
         timeout: seconds to wait before LockTimeout.
+
     """
 
     def lock(self, key: str, timeout: float = 30.0) -> Any:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
 import socket
-import os
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
@@ -13,7 +13,10 @@ from sqlalchemy import func, select, update
 from bot import metrics
 from bot.breaker import Breakers
 from bot.channels.base import (
-    PROVIDER_OF, ChannelAdapter, PermanentSendError, TransientSendError,
+    PROVIDER_OF,
+    ChannelAdapter,
+    PermanentSendError,
+    TransientSendError,
 )
 from bot.db import Database
 from bot.messages import Button, OutboundMessage

@@ -43,7 +43,7 @@ def booking_by_ref(session: Session, tenant_id: int, ref: str) -> Booking | None
 
 
 def customers_by_phone(session: Session, tenant_id: int, phone: str) -> list[Customer]:
-    """This tenant's renters with this phone number."""
+    """The renters of this tenant with this phone number."""
     return list(session.scalars(select(Customer).where(
         Customer.tenant_id == tenant_id, Customer.phone_hash == crypto.lookup_hash(phone),
         Customer.erased_at.is_(None))))

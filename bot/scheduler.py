@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
@@ -112,7 +113,7 @@ class ReminderScheduler:
                   else booking.return_location,
                   "vehicle": (vehicle.model or vehicle.plate) if vehicle else booking.ref}
         rendered = render(Reply(f"reminder.{reminder.kind}", params), language, channel)
-        payload = {"text": rendered.text, "buttons": [], "location": None,
+        payload: dict[str, Any] = {"text": rendered.text, "buttons": [], "location": None,
                    "reminder": reminder.kind}
         message_id = None
         if conv is not None:

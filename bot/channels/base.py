@@ -62,6 +62,7 @@ class ChannelAdapter(Protocol):
     Raises:
         TransientSendError: worth retrying later.
         PermanentSendError: never retry.
+
     """
 
     name: str

@@ -31,6 +31,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """Aware datetime in, naive UTC to the database."""
         if value is None:
             return None
         if value.tzinfo is None:
@@ -38,6 +39,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(timezone.utc).replace(tzinfo=None)
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """Naive UTC from the database, aware datetime out."""
         return None if value is None else value.replace(tzinfo=timezone.utc)
 
 
@@ -48,9 +50,11 @@ class EncryptedText(TypeDecorator[str]):
     cache_ok = True
 
     def process_bind_param(self, value: str | None, dialect: Any) -> bytes | None:
+        """Encrypt on the way in."""
         return None if value is None else crypto.encrypt(value.encode())
 
     def process_result_value(self, value: bytes | None, dialect: Any) -> str | None:
+        """Decrypt on the way out."""
         return None if value is None else crypto.decrypt(bytes(value)).decode()
 
 
@@ -61,9 +65,11 @@ class EncryptedBytes(TypeDecorator[bytes]):
     cache_ok = True
 
     def process_bind_param(self, value: bytes | None, dialect: Any) -> bytes | None:
+        """Encrypt on the way in."""
         return None if value is None else crypto.encrypt(value)
 
     def process_result_value(self, value: bytes | None, dialect: Any) -> bytes | None:
+        """Decrypt on the way out."""
         return None if value is None else crypto.decrypt(bytes(value))
 
 

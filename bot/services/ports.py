@@ -22,6 +22,7 @@ class NluClient(Protocol):
 
     Returns:
         NluResult with intent, confidence, language and entities.
+
     """
 
     def parse(self, text: str, today: date | None = None) -> NluResult:

@@ -2,7 +2,7 @@
 
 from sqlalchemy import select
 
-from bot.models import AuditLog, Booking, Conversation, Customer, Message
+from bot.models import AuditLog, Conversation, Customer, Message
 from bot.repository import booking_by_ref
 
 ANNA = "+41791234501"

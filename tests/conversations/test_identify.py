@@ -1,6 +1,5 @@
 """Identify: own phone, booking reference plus date of birth or SMS code, lock-out, isolation."""
 
-from datetime import timedelta
 
 from sqlalchemy import select
 

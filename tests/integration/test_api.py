@@ -1,11 +1,11 @@
 """The booking sync API, as the rental system uses it."""
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import select
 
 from bot import create_app
-from datetime import timedelta
-
 from bot.models import Booking, Reminder, Tenant
 from handlers.api import hash_api_key
 

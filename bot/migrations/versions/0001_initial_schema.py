@@ -4,10 +4,10 @@ Revision ID: 0001
 Revises: 
 Create Date: 2026-11-27 18:00:48.125442
 """
-from alembic import op
 import sqlalchemy as sa
-import bot.models.base
+from alembic import op
 
+import bot.models.base
 
 revision = '0001'
 down_revision = None
