@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from bot.channels.base import CAPABILITIES
-from bot.i18n import translate
+from bot.i18n import format_money, translate
 from bot.messages import Button, MsgKey, Reply
 
 
@@ -26,8 +27,14 @@ def label(key: str, language: str) -> str:
 
 
 def render_params(params: dict[str, Any], language: str) -> dict[str, Any]:
-    """Parameters with nested message keys translated."""
-    return {k: translate(v, language) if isinstance(v, MsgKey) else v for k, v in params.items()}
+    """Parameters with nested message keys translated and CHF amounts (Decimal) formatted."""
+    def one(value: Any) -> Any:
+        if isinstance(value, MsgKey):
+            return translate(value, language)
+        if isinstance(value, Decimal):
+            return format_money(value, language)
+        return value
+    return {k: one(v) for k, v in params.items()}
 
 
 def render(reply: Reply, language: str, channel: str) -> Rendered:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot import crypto
-from bot.channels.registry import build_channels
+from bot.channels.registry import build_channels, build_payments
 from bot.config import Config
 from bot.db import Database
 from bot.engine import Engine
@@ -118,7 +118,8 @@ def build_runtime(config: Config | None = None, services: Services | None = None
         import redis
 
         redis_client = redis.Redis.from_url(config.redis_url)
-    services = services or Services()
+    if services is None:
+        services = Services(payments=build_payments(config))
     if not services.channels:
         services.channels = build_channels(config)
     if redis_client is not None and services.locks.__class__.__name__ == "InProcessLocks":

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from bot.db import Database
 from bot.i18n import format_when
-from bot.messages import Reply
-from bot.models import Booking, Conversation, Customer, Message, OutboxItem, Reminder, Tenant
-from bot.rendering import render
-from bot.repository import conversations_of_customer
+from bot.models import Booking, Customer, Reminder, Tenant
+from bot.notify import renter_conversation, send_to_renter
 from bot.services.ports import Clock
 
 log = logging.getLogger(__name__)
@@ -74,11 +71,12 @@ class ReminderScheduler:
             booking = s.get(Booking, reminder.booking_id)
             assert booking is not None
             reason = self._skip_reason(s, reminder, booking, now)
+            if reason is None and not self._send(s, reminder, booking, now):
+                reason = "renter opted out"
             if reason:
                 reminder.state = "skipped"
                 log.info("reminder %s skipped: %s", reminder_id, reason)
                 return False
-            self._write(s, reminder, booking, now)
             return True
 
     @staticmethod
@@ -87,24 +85,14 @@ class ReminderScheduler:
             return "booking cancelled"
         if now - reminder.due_at > TOO_LATE:
             return "too late"
-        customer = s.get(Customer, booking.customer_id)
-        if customer is None or customer.opted_out or customer.erased_at is not None:
-            return "renter opted out"
         return None
 
     @staticmethod
-    def _write(s: Session, reminder: Reminder, booking: Booking, now: datetime) -> None:
+    def _send(s: Session, reminder: Reminder, booking: Booking, now: datetime) -> bool:
         tenant = s.get(Tenant, booking.tenant_id)
         customer = s.get(Customer, booking.customer_id)
         assert tenant is not None and customer is not None
-        convs = conversations_of_customer(s, tenant.id, customer.id)
-        conv: Conversation | None = next((c for c in convs if not (c.data or {}).get("opted_out")),
-                                         None)
-        if convs and conv is None:
-            reminder.state = "skipped"
-            return
-        channel = conv.channel if conv else "sms"
-        address = conv.address if conv else customer.phone
+        conv, _ = renter_conversation(s, tenant, customer)
         language = (conv.language if conv else None) or customer.language or tenant.default_language
         field = OFFSETS[reminder.kind][0]
         vehicle = booking.vehicle
@@ -112,17 +100,5 @@ class ReminderScheduler:
                   "location": booking.pickup_location if field == "pickup_at"
                   else booking.return_location,
                   "vehicle": (vehicle.model or vehicle.plate) if vehicle else booking.ref}
-        rendered = render(Reply(f"reminder.{reminder.kind}", params), language, channel)
-        payload: dict[str, Any] = {"text": rendered.text, "buttons": [], "location": None,
-                   "reminder": reminder.kind}
-        message_id = None
-        if conv is not None:
-            msg = Message(tenant_id=tenant.id, conversation_id=conv.id, direction="out",
-                          channel=channel, body=rendered.text, payload=payload, status="queued",
-                          language=language, created_at=now)
-            s.add(msg)
-            s.flush()
-            message_id = msg.id
-        s.add(OutboxItem(tenant_id=tenant.id, conversation_id=conv.id if conv else None,
-                         message_id=message_id, channel=channel, address=address or "",
-                         payload=payload, next_attempt_at=now, created_at=now))
+        return send_to_renter(s, tenant, customer, f"reminder.{reminder.kind}", params, now,
+                              reminder=reminder.kind)

@@ -1,13 +1,13 @@
-"""Payment: what is open and what is paid; how to pay until online payment is live."""
+"""Payment: what is open and paid, and a payment link (card, TWINT) sent once and re-sent.
+
+pay_online opens a checkout through the payment port; a second request while the link is
+open sends the same link again. The QR-bill arrives with its own issue.
+"""
 
 from __future__ import annotations
 
-from decimal import Decimal
-
-from sqlalchemy import func, select
-
-from bot.i18n import format_money
-from bot.models import Payment
+from bot.i18n import format_when
+from bot.payments import open_amount, open_checkout, paid_amount
 from flows.base import Context, Flow, Turn
 
 
@@ -19,15 +19,33 @@ class PaymentFlow(Flow):
     needs_booking = True
 
     def start(self, ctx: Context, turn: Turn) -> None:
-        """Tell the open and paid amounts, or how to pay."""
+        """Answer the payment question."""
+        getattr(self, turn.intent)(ctx)
+
+    def payment_status(self, ctx: Context) -> None:
+        """Open and paid amounts."""
         booking = ctx.booking
         assert booking is not None
-        paid = ctx.session.scalar(select(func.coalesce(func.sum(Payment.amount_chf), 0)).where(
-            Payment.tenant_id == ctx.tenant.id, Payment.booking_id == booking.id,
-            Payment.kind == "rental", Payment.status == "paid")) or Decimal("0")
-        open_amount = max(Decimal("0"), Decimal(booking.amount_due_chf) - Decimal(paid))
-        if turn.intent == "payment_status":
-            ctx.say("payment.status", ref=booking.ref, amount=format_money(open_amount, ctx.language),
-                    paid=format_money(paid, ctx.language))
-        else:
-            ctx.say("payment.at_counter", amount=format_money(open_amount, ctx.language))
+        ctx.say("payment.status", ref=booking.ref, amount=open_amount(ctx.session, booking),
+                paid=paid_amount(ctx.session, booking))
+
+    def pay_online(self, ctx: Context) -> None:
+        """Send the payment link (the same one while it is open)."""
+        booking = ctx.booking
+        assert booking is not None
+        checkout = open_checkout(ctx.session, booking, ctx.services.payments, ctx.language,
+                                 ctx.now)
+        if checkout is None:
+            ctx.say("payment.nothing_due", ref=booking.ref)
+            return
+        payment = checkout.payment
+        assert payment.expires_at is not None
+        ctx.say("payment.link", ref=booking.ref, amount=payment.amount_chf, url=payment.url,
+                until=format_when(payment.expires_at, ctx.language, ctx.tenant.setting("timezone")))
+        ctx.audit("payment.link_sent", "payment", payment.id, reused=checkout.reused)
+
+    def pay_qr_bill(self, ctx: Context) -> None:
+        """No QR-bill yet: offer the online payment."""
+        booking = ctx.booking
+        assert booking is not None
+        ctx.say("payment.qr_unavailable", amount=open_amount(ctx.session, booking))

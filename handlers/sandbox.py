@@ -9,7 +9,8 @@ from sqlalchemy import select
 
 from bot.engine import UnknownTenant
 from bot.messages import InboundMessage
-from bot.models import Conversation, Message, OutboxItem, Tenant
+from bot.models import Booking, Conversation, Message, OutboxItem, Payment, Tenant
+from bot.payments import record_outcome
 
 bp = Blueprint("sandbox", __name__, url_prefix="/sandbox")
 CHANNELS = ("whatsapp", "sms", "telegram")
@@ -59,3 +60,41 @@ def send():  # type: ignore[no-untyped-def]
         abort(400, description=str(exc))
     runtime.work.enqueue_conversation(receipt.conversation_id)
     return redirect(url_for("sandbox.index", conv=receipt.conversation_id))
+
+
+def _payment(s, ref: str) -> Payment:  # type: ignore[no-untyped-def]
+    payment = s.scalar(select(Payment).where(Payment.provider_ref == ref,
+                                             Payment.method == "sandbox"))
+    if payment is None:
+        abort(404, description="no such sandbox payment")
+    return payment  # type: ignore[no-any-return]
+
+
+@bp.get("/pay/<ref>")
+def pay_page(ref: str):  # type: ignore[no-untyped-def]
+    """The sandbox payment page a payment link opens: pay, fail or abandon."""
+    runtime = current_app.extensions["crms"]
+    with runtime.db.session() as s:
+        payment = _payment(s, ref)
+        booking = s.get(Booking, payment.booking_id)
+        return render_template("sandbox/pay.html", payment=payment, booking=booking,
+                               expired=bool(payment.expires_at
+                                            and payment.expires_at <= runtime.services.clock.now()))
+
+
+@bp.post("/pay/<ref>")
+def pay_submit(ref: str):  # type: ignore[no-untyped-def]
+    """Pay or fail the sandbox payment; the renter is told in chat."""
+    runtime = current_app.extensions["crms"]
+    action = request.form.get("action")
+    if action not in ("pay", "fail"):
+        abort(400, description="action must be pay or fail")
+    with runtime.db.session() as s:
+        payment = _payment(s, ref)
+        now = runtime.services.clock.now()
+        if payment.expires_at and payment.expires_at <= now:
+            abort(410, description="this payment link has expired; ask the bot for a new one")
+        changed = record_outcome(s, payment, action == "pay", now, actor="sandbox-payment-page")
+    if changed:
+        runtime.work.wake_outbox()
+    return redirect(url_for("sandbox.pay_page", ref=ref))

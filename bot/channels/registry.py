@@ -1,4 +1,7 @@
-"""The channel registry: one line per channel, sandbox where credentials are unset."""
+"""The provider registry: one line per channel, and the payment gateway.
+
+Each is the sandbox implementation while its credentials are unset.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import logging
 from bot.channels.base import ChannelAdapter
 from bot.channels.sandbox import SandboxAdapter
 from bot.config import Config
+from bot.services.payments import PaymentGateway, SandboxPayments
 
 log = logging.getLogger(__name__)
 CHANNELS = ("whatsapp", "sms", "telegram", "staff")
@@ -24,3 +28,14 @@ def build_channels(config: Config) -> dict[str, ChannelAdapter]:
         log.warning("Twilio credentials are set but the Twilio adapter is not installed yet; "
                     "WhatsApp and SMS stay in sandbox mode")
     return adapters
+
+
+def build_payments(config: Config) -> PaymentGateway:
+    """The payment gateway: sandbox while STRIPE_SECRET_KEY is unset."""
+    if config.stripe_sandbox:
+        log.warning("SANDBOX MODE: payment links open the local sandbox payment page "
+                    "(STRIPE_SECRET_KEY unset)")
+    else:
+        log.warning("STRIPE_SECRET_KEY is set but the Stripe adapter is not installed yet; "
+                    "payments stay in sandbox mode")
+    return SandboxPayments(config.public_url)

@@ -46,6 +46,7 @@ class Payment(Base):
     provider_ref: Mapped[str | None] = mapped_column(String(128), index=True)
     reference: Mapped[str | None] = mapped_column(String(40), index=True)
     url: Mapped[str | None] = mapped_column(String(500))
+    expires_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

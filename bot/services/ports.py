@@ -10,6 +10,7 @@ from typing import Protocol
 from bot.breaker import Breakers
 from bot.channels.base import ChannelAdapter
 from bot.locks import InProcessLocks, Locks
+from bot.services.payments import PaymentGateway, SandboxPayments
 from nlu import NluResult, RuleBasedParser
 
 
@@ -77,3 +78,5 @@ class Services:
     locks: Locks = field(default_factory=InProcessLocks)
     channels: dict[str, ChannelAdapter] = field(default_factory=dict)
     breakers: Breakers = field(default_factory=Breakers)
+    payments: PaymentGateway = field(default_factory=lambda: SandboxPayments(
+        "http://127.0.0.1:8000"))

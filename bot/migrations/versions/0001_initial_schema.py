@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-27 18:00:48.125442
+Create Date: 2026-11-27 18:24:41.116111
 """
 import sqlalchemy as sa
 from alembic import op
@@ -170,6 +170,7 @@ def upgrade() -> None:
     sa.Column('provider_ref', sa.String(length=128), nullable=True),
     sa.Column('reference', sa.String(length=40), nullable=True),
     sa.Column('url', sa.String(length=500), nullable=True),
+    sa.Column('expires_at', bot.models.base.UTCDateTime(), nullable=True),
     sa.Column('created_at', bot.models.base.UTCDateTime(), nullable=False),
     sa.Column('updated_at', bot.models.base.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['booking_id'], ['bookings.id'], name=op.f('fk_payments_booking_id_bookings')),

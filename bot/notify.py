@@ -1,0 +1,52 @@
+"""Messages the bot starts itself: reminders, payment confirmations.
+
+They go to the renter's most recent conversation with the tenant, in its language, through
+the outbox.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from bot.messages import Reply
+from bot.models import Conversation, Customer, Message, OutboxItem, Tenant
+from bot.rendering import render
+from bot.repository import conversations_of_customer
+
+
+def renter_conversation(session: Session, tenant: Tenant,
+                        customer: Customer) -> tuple[Conversation | None, bool]:
+    """The conversation to write in, and whether the renter may be written to at all."""
+    convs = conversations_of_customer(session, tenant.id, customer.id)
+    if customer.opted_out or customer.erased_at is not None:
+        return None, False
+    conv = next((c for c in convs if not (c.data or {}).get("opted_out")), None)
+    return conv, conv is not None or (not convs and bool(customer.phone))
+
+
+def send_to_renter(session: Session, tenant: Tenant, customer: Customer, key: str,
+                   params: dict[str, Any], now: datetime, **extra: Any) -> bool:
+    """Write a message for the renter to the outbox; by SMS when they never wrote to us."""
+    conv, allowed = renter_conversation(session, tenant, customer)
+    if not allowed:
+        return False
+    channel = conv.channel if conv else "sms"
+    language = (conv.language if conv else None) or customer.language or tenant.default_language
+    rendered = render(Reply(key, params), language, channel)
+    payload: dict[str, Any] = {"text": rendered.text, "buttons": [], "location": None, **extra}
+    message_id = None
+    if conv is not None:
+        msg = Message(tenant_id=tenant.id, conversation_id=conv.id, direction="out",
+                      channel=channel, body=rendered.text, payload=payload, status="queued",
+                      language=language, created_at=now)
+        session.add(msg)
+        session.flush()
+        message_id = msg.id
+    session.add(OutboxItem(tenant_id=tenant.id, conversation_id=conv.id if conv else None,
+                           message_id=message_id, channel=channel,
+                           address=conv.address if conv else customer.phone or "",
+                           payload=payload, next_attempt_at=now, created_at=now))
+    return True

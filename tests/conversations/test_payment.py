@@ -1,0 +1,85 @@
+"""Paying by link in chat: the sandbox gateway, the same link twice, the outcome in chat."""
+
+import pytest
+from sqlalchemy import select
+
+from bot import create_app
+from bot.models import AuditLog, Payment
+
+ANNA = "+41791234501"
+
+
+def test_payment_link_is_sent_once_and_resent_while_open(chat, runtime):
+    renter = chat("whatsapp", ANNA)
+    first = renter.say("kann ich mit TWINT bezahlen?")[0]
+    assert first.startswith("Sie können CHF 1’234.50 für die Buchung CR-48213 hier online")
+    assert "http://127.0.0.1:8000/sandbox/pay/sbx_cs_1_" in first
+    again = renter.say("ich möchte online bezahlen")[0]
+    assert again == first
+    with runtime.db.session() as s:
+        assert s.scalar(select(Payment).where(Payment.status == "open")).amount_chf == 1234.5
+        assert len(list(s.scalars(select(Payment)))) == 1
+
+
+def test_expired_link_is_replaced(chat, runtime, clock):
+    renter = chat("whatsapp", ANNA)
+    first = renter.say("online bezahlen")[0]
+    clock.advance(hours=25)
+    second = renter.say("online bezahlen")[0]
+    assert second != first and "sbx_cs_2_" in second
+    with runtime.db.session() as s:
+        assert [p.status for p in s.scalars(select(Payment).order_by(Payment.id))] == \
+            ["expired", "open"]
+
+
+@pytest.fixture
+def client(config, services, demo):  # type: ignore[no-untyped-def]
+    return create_app(config, services).test_client()
+
+
+def pay_link(renter, question: str = "I want to pay online") -> str:  # type: ignore[no-untyped-def]
+    text = renter.say(question)[0]
+    return text.split("http://127.0.0.1:8000")[1]
+
+
+def test_paying_on_the_sandbox_page_confirms_in_chat(client, services, demo):
+    from tests.transcript import Chat
+
+    runtime = client.application.extensions["crms"]
+    renter = Chat(runtime, "whatsapp", "+41791234503", "alpenrent")
+    path = pay_link(renter)
+    page = client.get(path).get_data(as_text=True)
+    assert "CHF 615.00" in page and "SANDBOX PAYMENT" in page
+    assert client.post(path, data={"action": "pay"}).status_code == 302
+    assert [m.body for m in renter.new_replies()] == [
+        "Thank you! We received your payment of CHF 615.00 for booking CR-48215."]
+    assert client.post(path, data={"action": "pay"}).status_code == 302  # twice: once
+    assert renter.new_replies() == []
+    assert renter.say("did you receive my payment?")[0] == \
+        "Booking CR-48215: CHF 0.00 open, CHF 615.00 paid."
+    assert renter.say("pay online")[0] == "There is nothing left to pay for booking CR-48215. Thank you!"
+    with runtime.db.session() as s:
+        assert s.scalar(select(AuditLog).where(AuditLog.action == "payment.paid")) is not None
+
+
+def test_a_failed_payment_is_told_and_a_new_link_can_follow(client, demo):
+    from tests.transcript import Chat
+
+    runtime = client.application.extensions["crms"]
+    renter = Chat(runtime, "sms", "+41791234504", "alpenrent")
+    path = pay_link(renter, "bonjour, je voudrais payer en ligne par carte")
+    client.post(path, data={"action": "fail"})
+    assert renter.new_replies()[0].body.startswith("Le paiement pour la réservation CR-48216 n'a pas abouti")
+    assert "sbx_cs_2_" in renter.say("je veux payer en ligne")[0]
+
+
+def test_sandbox_payment_page_rejects_bad_requests(client):
+    assert client.get("/sandbox/pay/nope").status_code == 404
+    assert client.post("/sandbox/pay/nope", data={"action": "pay"}).status_code == 404
+    assert client.post("/sandbox/pay/nope", data={"action": "steal"}).status_code == 400
+
+
+def test_qr_bill_request_offers_online_payment(chat):
+    reply = chat("whatsapp", ANNA).say("kann ich eine QR-Rechnung haben?")[0]
+    assert reply.startswith("Eine QR-Rechnung ist in diesem Chat noch nicht verfügbar")
+    assert "CHF 1’234.50" in reply
