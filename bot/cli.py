@@ -62,9 +62,13 @@ def worker() -> None:
         click.echo("no CRMS_REDIS_URL: running the embedded delivery loop", err=True)
         runtime.work.delivery_loop()
         return
-    from rq import Worker
+    from rq import SimpleWorker
 
-    Worker(["crms"], connection=runtime.redis).work(with_scheduler=False)
+    import bot.jobs
+
+    # Jobs run in this process (no fork per job), on the runtime built once here.
+    bot.jobs.set_runtime(runtime)
+    SimpleWorker(["crms"], connection=runtime.redis).work(with_scheduler=False)
 
 
 @main.command()

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from bot.runtime import Runtime, build_runtime
 
+_RUNTIME: Runtime | None = None
 
-@lru_cache(maxsize=1)
+
+def set_runtime(runtime: Runtime | None) -> None:
+    """Use this runtime for the jobs of this process (the worker builds it once)."""
+    global _RUNTIME
+    _RUNTIME = runtime
+
+
 def runtime() -> Runtime:
-    """The worker's runtime, from the environment."""
-    return build_runtime()
+    """The worker's runtime: the one set, else one built from the environment."""
+    global _RUNTIME
+    if _RUNTIME is None:
+        _RUNTIME = build_runtime()
+    return _RUNTIME
 
 
 def process_inbound(conversation_id: int) -> int:

@@ -53,7 +53,7 @@ def test_redis_lock_excludes_across_clients(redis_client):
                 pass
 
 
-def test_inbound_goes_through_the_rq_queue(redis_client, config, services, demo, monkeypatch):
+def test_inbound_goes_through_the_rq_queue(redis_client, config, services, demo):
     from rq import SimpleWorker
 
     config.redis_url = REDIS_URL
@@ -65,8 +65,11 @@ def test_inbound_goes_through_the_rq_queue(redis_client, config, services, demo,
     assert runtime.work.queue.count == 1
     import bot.jobs
 
-    monkeypatch.setattr(bot.jobs, "runtime", lambda: runtime)  # the worker's own wiring
-    SimpleWorker([runtime.work.queue], connection=redis_client).work(burst=True)
+    bot.jobs.set_runtime(runtime)  # as `crms-bot worker` does
+    try:
+        SimpleWorker([runtime.work.queue], connection=redis_client).work(burst=True)
+    finally:
+        bot.jobs.set_runtime(None)
     with runtime.db.session() as s:
         out = s.scalars(select(Message).where(Message.direction == "out")).one()
     assert out.body.startswith("Grüezi!")
