@@ -271,7 +271,7 @@ class Engine:
         if turn.intent != "nlu_fallback":
             conv.fallback_count = 0
         flow = flow_for_intent(turn.intent)
-        if flow.needs_booking and not conv.verified:
+        if flow.needs_booking_for(turn) and not conv.verified:
             IDENTIFY.start(ctx, turn)
             if not conv.verified:
                 return

@@ -119,6 +119,10 @@ class Flow:
     intents: tuple[str, ...] = ()
     needs_booking: bool = False
 
+    def needs_booking_for(self, turn: Turn) -> bool:
+        """Whether this turn needs the renter identified first."""
+        return self.needs_booking
+
     def start(self, ctx: Context, turn: Turn) -> None:
         """Handle the intent that starts this flow."""
         raise NotImplementedError

@@ -6,14 +6,13 @@ from decimal import Decimal
 
 from bot.i18n import format_money
 from flows.base import Context, Flow, Turn
-from flows.trip_info import opening_hours
 
 
 class FaqFlow(Flow):
-    """ask_deposit, ask_insurance, opening_hours, upload_license."""
+    """ask_deposit, ask_insurance, upload_license."""
 
     name = "faq"
-    intents = ("ask_deposit", "ask_insurance", "opening_hours", "upload_license")
+    intents = ("ask_deposit", "ask_insurance", "upload_license")
 
     def start(self, ctx: Context, turn: Turn) -> None:
         """Answer from the booking (when verified) and the tenant's settings."""
@@ -31,11 +30,6 @@ class FaqFlow(Flow):
         """Cover and deductible."""
         deductible = Decimal(str(ctx.tenant.setting("insurance_deductible_chf") or 1500))
         ctx.say("faq.insurance", deductible=format_money(deductible, ctx.language))
-
-    def opening_hours(self, ctx: Context) -> None:
-        """Opening hours and address."""
-        ctx.say("faq.opening_hours", hours=opening_hours(ctx),
-                address=ctx.tenant.setting("address") or "-")
 
     def upload_license(self, ctx: Context) -> None:
         """The licence is checked at the counter until the photo check is live."""

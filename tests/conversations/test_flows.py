@@ -159,3 +159,9 @@ def test_tenant_isolation_of_conversations(chat, runtime):
     with runtime.db.session() as s:
         convs = list(s.scalars(select(Conversation)))
     assert len(convs) == 2 and len({c.tenant_id for c in convs}) == 2
+
+
+def test_opening_hours_need_no_identification(chat):
+    stranger = chat("sms", "+41799999999", tenant="lemanauto")
+    assert stranger.say("quelles sont vos heures d'ouverture ?") == [
+        "Nos heures d'ouverture : lu–sa 08:00–19:00. Adresse : Avenue de la Gare 12, 1003 Lausanne."]
