@@ -291,7 +291,7 @@ class Engine:
     def _write_reply(self, ctx: Context, reply: Reply) -> None:
         conv = ctx.conversation
         channel = reply.channel or conv.channel
-        rendered = render(reply, ctx.language, channel)
+        rendered = render(reply, reply.language or ctx.language, channel)
         payload: dict[str, Any] = {"text": rendered.text,
                    "buttons": [[b.title, b.payload] for b in rendered.buttons],
                    "location": list(rendered.location) if rendered.location else None}

@@ -51,6 +51,7 @@ class Reply:
     location: tuple[float, float] | None = None
     channel: str | None = None  # send on another channel (OTP by SMS)
     address: str | None = None  # to another address than the conversation's
+    language: str | None = None  # another reader's language (the booking's renter)
 
 
 @dataclass(frozen=True)

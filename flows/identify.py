@@ -88,7 +88,8 @@ class IdentifyFlow(Flow):
             code = ctx.services.codes.new_code()
             ctx.goto(self.name, "awaiting_code", code_hash=_code_hash(ctx.conversation.id, code))
             ctx.send(Reply("identify.otp_sms", {"tenant": ctx.tenant.name, "code": code},
-                           channel="sms", address=booking.customer.phone))
+                           channel="sms", address=booking.customer.phone,
+                           language=booking.customer.language))
         ctx.say("identify.code_sent")
 
     def on_awaiting_dob(self, ctx: Context, turn: Turn) -> bool:

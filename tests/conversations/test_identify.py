@@ -61,10 +61,20 @@ def test_one_time_code_by_sms_where_birth_date_is_not_allowed(chat, channels):
     assert "code à 6 chiffres" in stranger.say("CR-51001")[0]
     sms = [r for r in stranger.outbox() if r.channel == "sms"]
     assert len(sms) == 1 and sms[0].address == "+41791234511"
-    assert "314159" in sms[0].payload["text"]
+    # in the language of the booking's renter, who reads the SMS
+    assert sms[0].payload["text"] == \
+        "Votre code Léman Auto SA : 314159. Valable 10 minutes. Ne le partagez jamais."
     assert "Encore 2 essai(s)" in stranger.say("123456")[0]
     assert "Encore 1 essai(s)" in stranger.say("000000")[0]
     assert stranger.say("314159")[0].startswith("Merci, Sophie !")
+
+
+def test_code_is_written_in_the_booking_renters_language(chat):
+    stranger = chat("telegram", "777002", tenant="lemanauto")
+    stranger.say("bonjour, où est ma réservation ?")
+    stranger.say("CR-51003")  # Emily Clark, English
+    sms = [r for r in stranger.outbox() if r.channel == "sms"]
+    assert sms[0].payload["text"].startswith("Your Léman Auto SA code: 314159.")
 
 
 def test_code_expires_after_ten_minutes(chat, clock):
