@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -56,7 +57,7 @@ class SandboxPayments:
                         expires_at: datetime) -> CheckoutLink:
         """A link to /sandbox/pay/<ref>; the same key gives the same link."""
         if idempotency_key not in self.created:
-            ref = f"sbx_cs_{payment_id}_{idempotency_key[-8:]}"
+            ref = f"sbx_cs_{payment_id}_{secrets.token_hex(6)}"
             self.created[idempotency_key] = CheckoutLink(
                 f"{self.public_url}/sandbox/pay/{ref}", ref, expires_at)
         return self.created[idempotency_key]
