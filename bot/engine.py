@@ -16,11 +16,12 @@ from sqlalchemy.orm import Session
 from bot import crypto, metrics
 from bot.db import Database
 from bot.language import choose_language
-from bot.messages import InboundMessage, Reply
+from bot.messages import FetchedMedia, InboundMessage, Media, Reply
 from bot.models import Conversation, Customer, Message, OutboxItem, Tenant
-from bot.rendering import render
+from bot.rendering import Rendered, render
 from bot.repository import customers_by_phone, normalise_phone, tenant_by_number, tenant_by_slug
 from bot.services.ports import Services
+from bot.sms import split_long
 from flows.base import Context, Turn
 from flows.registry import BY_NAME, GLOBAL_INTENTS, IDENTIFY, flow_for_intent
 
@@ -213,9 +214,23 @@ class Engine:
         special = self._special_input(msg, text)
         result = self.services.nlu.parse(text[:MAX_NLU_TEXT], today=ctx.now.date())
         choose_language(conv, result.language, text, hint, ctx.tenant.default_language)
+        media = tuple(Media(m["url"], m["content_type"]) for m in (msg.payload or {}).get("media", []))
+        readable = [m for m in media if m.readable]
+        if readable:  # a photo or PDF: the licence, whatever the text says
+            return Turn(text, "upload_license", 1.0, result.entities, result.language, media,
+                        attachments=tuple(self._fetch(conv.channel, m) for m in readable[:1]))
         if special:
-            return Turn(text, special, media=())
+            return Turn(text, special, media=media)
         return Turn(text, result.intent, result.confidence, result.entities, result.language)
+
+    def _fetch(self, channel: str, media: Media) -> FetchedMedia:
+        fetch = getattr(self.services.channels.get(channel), "fetch_media", None)
+        if fetch is None:
+            return FetchedMedia(media.content_type, None, "channel cannot fetch media")
+        fetched: FetchedMedia = fetch(media.url)
+        if fetched.problem:
+            log.warning("media download failed on %s: %s", channel, fetched.problem)
+        return fetched
 
     @staticmethod
     def _link_known_renter(ctx: Context) -> Customer | None:
@@ -289,9 +304,17 @@ class Engine:
                 payload={"text": rendered.text}, next_attempt_at=ctx.now, created_at=ctx.now))
 
     def _write_reply(self, ctx: Context, reply: Reply) -> None:
-        conv = ctx.conversation
-        channel = reply.channel or conv.channel
+        channel = reply.channel or ctx.conversation.channel
         rendered = render(reply, reply.language or ctx.language, channel)
+        texts = split_long(rendered.text) if channel == "sms" else [rendered.text]
+        for index, text in enumerate(texts):
+            last = index == len(texts) - 1
+            self._write_part(ctx, reply, channel, Rendered(
+                text, rendered.buttons if last else (), rendered.menu if last else {},
+                rendered.location if last else None))
+
+    def _write_part(self, ctx: Context, reply: Reply, channel: str, rendered: Rendered) -> None:
+        conv = ctx.conversation
         payload: dict[str, Any] = {"text": rendered.text,
                    "buttons": [[b.title, b.payload] for b in rendered.buttons],
                    "location": list(rendered.location) if rendered.location else None}

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+READABLE_MEDIA = frozenset({"image/jpeg", "image/jpg", "image/png", "image/webp", "image/heic",
+                            "image/heif", "application/pdf"})
+
 
 class MsgKey(str):
     """A parameter that is itself a message key, translated when the reply is rendered."""
@@ -16,6 +19,12 @@ class Media:
 
     url: str
     content_type: str
+
+    @property
+    def readable(self) -> bool:
+        """A photo or PDF (what the licence flow can use)."""
+        kind = self.content_type.split(";")[0].strip().lower()
+        return kind in READABLE_MEDIA
 
 
 @dataclass(frozen=True)
@@ -65,3 +74,15 @@ class OutboundMessage:
     location: tuple[float, float] | None = None
     idempotency_key: str = ""
     tenant_id: int | None = None
+    sender: str | None = None  # the tenant's number (E.164) the message goes out from
+    template: tuple[str, dict[str, str]] | None = None  # (ContentSid, variables) for WhatsApp
+    media_urls: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FetchedMedia:
+    """An attachment downloaded from the provider (None data when it was refused)."""
+
+    content_type: str
+    data: bytes | None
+    problem: str | None = None

@@ -18,3 +18,7 @@ HANDLING = Histogram("crms_handling_seconds", "Time to handle one inbound messag
                      registry=REGISTRY)
 OUTBOX_BACKLOG = Gauge("crms_outbox_backlog", "Outbox rows waiting to be sent", registry=REGISTRY)
 DEAD_LETTERS = Gauge("crms_outbox_dead_letters", "Outbox rows given up on", registry=REGISTRY)
+SMS_SEGMENTS = Counter("crms_sms_segments_total", "SMS segments sent, by encoding", ["encoding"],
+                       registry=REGISTRY)
+WEBHOOKS_REJECTED = Counter("crms_webhooks_rejected_total", "Webhooks refused (signature, input)",
+                            ["provider", "reason"], registry=REGISTRY)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from bot.messages import Reply
 from bot.models import Conversation, Customer, Message, OutboxItem, Tenant
-from bot.rendering import render
+from bot.rendering import render, render_params
 from bot.repository import conversations_of_customer
 
 
@@ -36,7 +36,11 @@ def send_to_renter(session: Session, tenant: Tenant, customer: Customer, key: st
     channel = conv.channel if conv else "sms"
     language = (conv.language if conv else None) or customer.language or tenant.default_language
     rendered = render(Reply(key, params), language, channel)
-    payload: dict[str, Any] = {"text": rendered.text, "buttons": [], "location": None, **extra}
+    # key, params and language let the relay pick a WhatsApp template outside the 24 h window
+    payload: dict[str, Any] = {
+        "text": rendered.text, "buttons": [], "location": None, "initiated": True, "key": key,
+        "params": {k: str(v) for k, v in render_params(params, language).items()},
+        "language": language, **extra}
     message_id = None
     if conv is not None:
         msg = Message(tenant_id=tenant.id, conversation_id=conv.id, direction="out",

@@ -9,6 +9,7 @@ import socket
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from bot import metrics
 from bot.breaker import Breakers
@@ -19,16 +20,20 @@ from bot.channels.base import (
     TransientSendError,
 )
 from bot.db import Database
+from bot.delivery_status import advance
 from bot.messages import Button, OutboundMessage
-from bot.models import Message, OutboxItem
+from bot.models import Conversation, Customer, Message, OutboxItem, Tenant
 from bot.models.outbox import DEAD, PENDING, SENDING, SENT
 from bot.services.ports import Clock
+from bot.sms import gsm_friendly, segments
+from bot.whatsapp import OUTSIDE_WINDOW_ERROR, inside_window, template_for
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 BASE_DELAY = 2.0
 MAX_DELAY = 900.0
 LEASE = timedelta(minutes=5)
+UNSUBSCRIBED = "21610"
 
 
 def backoff(attempt: int, rng: random.Random = random._inst) -> float:  # type: ignore[attr-defined]
@@ -89,11 +94,14 @@ class OutboxRelay:
             ).values(state=PENDING, claimed_by=None))
 
     def _deliver(self, row_id: int) -> bool:
+        now = self.clock.now()
         with self.db.session() as s:
             row = s.get(OutboxItem, row_id)
             assert row is not None
-            message = self._outbound(row)
             channel = row.channel
+            message = self._outbound(s, row, now)
+        if message is None:  # WhatsApp outside the window without a template
+            return self._reroute_to_sms(row_id, "outside the 24-hour window, no template")
         adapter = self.channels.get(channel)
         breaker = self.breakers.get(PROVIDER_OF.get(channel, channel))
         if adapter is None:
@@ -104,29 +112,101 @@ class OutboxRelay:
         try:
             result = adapter.send(message)
         except PermanentSendError as exc:
-            metrics.SEND_FAILURES.labels(channel).inc()
-            return self._finish(row_id, error=str(exc), permanent=True, code=exc.code)
+            return self._refused(row_id, channel, exc)
         except (TransientSendError, OSError, TimeoutError) as exc:
             breaker.record_failure()
             metrics.SEND_FAILURES.labels(channel).inc()
             return self._finish(row_id, error=f"{type(exc).__name__}: {exc}")
         breaker.record_success()
         metrics.MESSAGES_OUT.labels(channel).inc()
+        if channel == "sms":
+            encoding, parts = segments(message.text)
+            metrics.SMS_SEGMENTS.labels(encoding).inc(parts)
         return self._finish(row_id, provider_id=result.provider_message_id, status=result.status)
 
+    def _refused(self, row_id: int, channel: str, exc: PermanentSendError) -> bool:
+        if exc.code == OUTSIDE_WINDOW_ERROR and channel == "whatsapp":
+            return self._reroute_to_sms(row_id, "WhatsApp refused: outside the 24-hour window")
+        if exc.code == UNSUBSCRIBED:  # the renter said STOP to the carrier: not a failure
+            self._record_opt_out(row_id)
+            return self._finish(row_id, error=str(exc), permanent=True, code=exc.code,
+                                status="blocked")
+        metrics.SEND_FAILURES.labels(channel).inc()
+        return self._finish(row_id, error=str(exc), permanent=True, code=exc.code)
+
     @staticmethod
-    def _outbound(row: OutboxItem) -> OutboundMessage:
+    def _outbound(s: Session, row: OutboxItem, now: datetime) -> OutboundMessage | None:
         payload = row.payload or {}
+        tenant = s.get(Tenant, row.tenant_id)
+        assert tenant is not None
+        sender = {"whatsapp": tenant.whatsapp_number, "sms": tenant.sms_number}.get(row.channel)
+        template = None
+        if row.channel == "whatsapp" and payload.get("initiated"):
+            conv = s.get(Conversation, row.conversation_id) if row.conversation_id else None
+            if not inside_window(conv, now):
+                template = template_for(tenant, payload)
+                if template is None:
+                    return None
         location = payload.get("location")
         return OutboundMessage(
             channel=row.channel, address=row.address, text=payload.get("text", ""),
             buttons=tuple(Button(t, p) for t, p in payload.get("buttons") or []),
             location=tuple(location) if location else None,  # type: ignore[arg-type]
-            idempotency_key=f"outbox-{row.id}", tenant_id=row.tenant_id)
+            idempotency_key=f"outbox-{row.id}", tenant_id=row.tenant_id, sender=sender,
+            template=template, media_urls=tuple(payload.get("media_urls") or ()))
+
+    def _reroute_to_sms(self, row_id: int, reason: str) -> bool:
+        """Send by SMS instead (the renter's WhatsApp number is a phone number)."""
+        with self.db.session() as s:
+            row = s.get(OutboxItem, row_id)
+            assert row is not None
+            tenant = s.get(Tenant, row.tenant_id)
+            if tenant is None or not tenant.sms_number:
+                row.state, row.last_error = DEAD, f"{reason}; tenant has no SMS number"
+                s.add(OutboxItem(tenant_id=row.tenant_id, conversation_id=row.conversation_id,
+                                 channel="staff",
+                                 address=(tenant.staff_chat_id if tenant else None) or "staff",
+                                 payload={"text": f"Undeliverable to renter (#{row.conversation_id}): "
+                                                  f"{(row.payload or {}).get('text', '')[:300]}"},
+                                 next_attempt_at=self.clock.now(), created_at=self.clock.now()))
+                return False
+            row.channel, row.state, row.claimed_by = "sms", PENDING, None
+            row.payload = {**(row.payload or {}), "rerouted_from": "whatsapp",
+                           "text": gsm_friendly((row.payload or {}).get("text", ""))}
+            message = s.get(Message, row.message_id) if row.message_id else None
+            if message is not None:
+                message.channel = "sms"
+            log.info("outbox %s goes by SMS: %s", row_id, reason)
+        if self._claim(row_id, self.clock.now()):
+            return self._deliver(row_id)
+        return False
+
+    def resend_by_sms(self, s: Session, message: Message) -> None:
+        """A WhatsApp message refused after sending (63016): queue the same text by SMS."""
+        row = s.scalar(select(OutboxItem).where(OutboxItem.message_id == message.id))
+        if row is None or (row.payload or {}).get("rerouted_from"):
+            return
+        s.add(OutboxItem(tenant_id=row.tenant_id, conversation_id=row.conversation_id,
+                         channel="sms", address=row.address,
+                         payload={**(row.payload or {}), "rerouted_from": "whatsapp",
+                                  "text": gsm_friendly((row.payload or {}).get("text", ""))},
+                         next_attempt_at=self.clock.now(), created_at=self.clock.now()))
+        log.info("message %s refused outside the WhatsApp window: queued by SMS", message.id)
+
+    def _record_opt_out(self, row_id: int) -> None:
+        with self.db.session() as s:
+            row = s.get(OutboxItem, row_id)
+            conv = s.get(Conversation, row.conversation_id) if row and row.conversation_id else None
+            if conv is None:
+                return
+            conv.data = {**(conv.data or {}), "opted_out": True}
+            if conv.customer_id is not None:
+                s.execute(update(Customer).where(Customer.id == conv.customer_id)
+                          .values(opted_out=True))
 
     def _finish(self, row_id: int, *, provider_id: str | None = None, status: str = "sent",
                 error: str | None = None, permanent: bool = False, code: str | None = None,
-                retry_in: float | None = None, count: bool = True) -> bool:
+                retry_in: float | None = None, count: bool = True) -> bool:  # noqa: PLR0913
         now = self.clock.now()
         with self.db.session() as s:
             row = s.get(OutboxItem, row_id)
@@ -138,7 +218,8 @@ class OutboxRelay:
                 if (row.payload or {}).get("sensitive"):
                     row.payload = {"sensitive": True, "erased": True}
                 if message is not None:
-                    message.status, message.provider_message_id = status, provider_id
+                    message.provider_message_id = provider_id
+                    advance(message, status)
                 return True
             row.attempts += 1 if count else 0
             row.last_error = error[:1000]
@@ -147,7 +228,7 @@ class OutboxRelay:
                 row.state = DEAD
                 log.error("outbox %s dead after %s attempts: %s", row_id, row.attempts, error)
                 if message is not None:
-                    message.status, message.error_code = "failed", code
+                    advance(message, "failed" if status == "sent" else status, code)
             else:
                 row.state = PENDING
                 row.next_attempt_at = now + timedelta(

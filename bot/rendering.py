@@ -9,6 +9,7 @@ from typing import Any
 from bot.channels.base import CAPABILITIES
 from bot.i18n import format_money, translate
 from bot.messages import Button, MsgKey, Reply
+from bot.sms import gsm_friendly
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ def render(reply: Reply, language: str, channel: str) -> Rendered:
         text = f"{text}\n\n" + "\n".join(lines) + "\n" + translate("menu.reply_with_number", language)
         menu = {str(i): b.payload for i, b in enumerate(buttons, 1)}
         buttons = ()
-    if len(text) > caps.max_length:
+    if channel == "sms":
+        text = gsm_friendly(text)  # the engine splits what is over the limit
+    elif len(text) > caps.max_length:
         text = text[: caps.max_length - 1] + "…"
     return Rendered(text, buttons, menu, reply.location if caps.location else None)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.messages import Media, Reply
+from bot.messages import FetchedMedia, Media, Reply
 from bot.models import AuditLog, Booking, Conversation, Customer, Tenant
 
 if TYPE_CHECKING:
@@ -26,6 +26,7 @@ class Turn:
     entities: dict[str, Any] = field(default_factory=dict)
     language: str | None = None
     media: tuple[Media, ...] = ()
+    attachments: tuple[FetchedMedia, ...] = ()  # photos and PDFs, downloaded
 
 
 @dataclass

@@ -9,10 +9,10 @@ from flows.base import Context, Flow, Turn
 
 
 class FaqFlow(Flow):
-    """ask_deposit, ask_insurance, upload_license."""
+    """ask_deposit, ask_insurance."""
 
     name = "faq"
-    intents = ("ask_deposit", "ask_insurance", "upload_license")
+    intents = ("ask_deposit", "ask_insurance")
 
     def start(self, ctx: Context, turn: Turn) -> None:
         """Answer from the booking (when verified) and the tenant's settings."""
@@ -30,7 +30,3 @@ class FaqFlow(Flow):
         """Cover and deductible."""
         deductible = Decimal(str(ctx.tenant.setting("insurance_deductible_chf") or 1500))
         ctx.say("faq.insurance", deductible=format_money(deductible, ctx.language))
-
-    def upload_license(self, ctx: Context) -> None:
-        """The licence is checked at the counter until the photo check is live."""
-        ctx.say("licence.at_counter")

@@ -10,6 +10,7 @@ from flows.escalation import FallbackFlow, HumanAgentFlow, ReportProblemFlow
 from flows.faq import FaqFlow
 from flows.help import HelpFlow
 from flows.identify import IdentifyFlow
+from flows.licence import LicenceFlow
 from flows.opt_out import OptOutFlow
 from flows.payment import PaymentFlow
 from flows.privacy import DeleteDataFlow
@@ -21,6 +22,7 @@ FLOWS: list[Flow] = [
     IDENTIFY, SmalltalkFlow(), HelpFlow(), BookingStatusFlow(), TripInfoFlow(),
     ExtendRentalFlow(), CancelBookingFlow(), ChangeLanguageFlow(), HumanAgentFlow(),
     ReportProblemFlow(), FallbackFlow(), OptOutFlow(), DeleteDataFlow(), FaqFlow(), PaymentFlow(),
+    LicenceFlow(),
 ]
 BY_NAME: dict[str, Flow] = {flow.name: flow for flow in FLOWS}
 BY_INTENT: dict[str, Flow] = {intent: flow for flow in FLOWS for intent in flow.intents}

@@ -9,6 +9,7 @@ import logging
 
 from bot.channels.base import ChannelAdapter
 from bot.channels.sandbox import SandboxAdapter
+from bot.channels.twilio import TwilioAdapter
 from bot.config import Config
 from bot.services.payments import PaymentGateway, SandboxPayments
 
@@ -18,15 +19,15 @@ CHANNELS = ("whatsapp", "sms", "telegram", "staff")
 
 def build_channels(config: Config) -> dict[str, ChannelAdapter]:
     """Adapters for every channel, real or sandbox."""
-    adapters: dict[str, ChannelAdapter] = {}
-    for name in CHANNELS:
-        adapters[name] = SandboxAdapter(name)
+    adapters: dict[str, ChannelAdapter] = {name: SandboxAdapter(name) for name in CHANNELS}
     if config.twilio_sandbox:
         log.warning("SANDBOX MODE: WhatsApp and SMS go to /sandbox, not to Twilio "
                     "(TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN unset)")
     else:
-        log.warning("Twilio credentials are set but the Twilio adapter is not installed yet; "
-                    "WhatsApp and SMS stay in sandbox mode")
+        for name in ("whatsapp", "sms"):
+            adapters[name] = TwilioAdapter(name, config.twilio_account_sid or "",
+                                           config.twilio_auth_token or "",
+                                           config.twilio_api_base, config.public_url)
     return adapters
 
 

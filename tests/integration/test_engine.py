@@ -156,7 +156,7 @@ def test_bad_inputs_get_a_clear_reply(chat):
     assert renter.say("😀😀🙈")[0].startswith("Ich habe eine leere Nachricht")
     assert renter.say("a" * 10_000)[0].startswith("Diese Nachricht ist sehr lang")
     assert renter.say("\x00\xff\xfe\x01binär")  # answered, whatever the bytes
-    assert "Anhänge" in renter.say(media=(Media("https://x/y", "audio/ogg"),))[0]
+    assert "nur Fotos und PDFs" in renter.say(media=(Media("https://x/y", "audio/ogg"),))[0]
     assert renter.say("wo ist meine Buchung?")[0].startswith("Buchung CR-48213")
 
 

@@ -15,10 +15,40 @@ def test_pickup_reminder_fires_once_in_the_renters_language(chat, runtime, clock
     assert runtime.scheduler.run_once() == 0
     runtime.relay.run_once()
     runtime.relay.run_once()
-    reminder = [m for m in channels["whatsapp"].sent if "Promemoria" in m.text]
-    assert len(reminder) == 1
+    # Marco last wrote 47 hours ago and the tenant has no WhatsApp template: it goes by SMS
+    reminder = [m for m in channels["sms"].sent if m.address == "+41791234502"]
+    assert len(reminder) == 1 and channels["whatsapp"].sent[1:] == []
     assert reminder[0].text.startswith("Promemoria: ritira Škoda Octavia domani, giovedì 11 marzo")
-    assert reminder[0].address == "+41791234502"
+
+
+def test_reminder_inside_the_whatsapp_window_is_free_text(chat, runtime, clock, channels):
+    renter = chat("whatsapp", "+41791234502")
+    clock.set(clock.now().replace(day=10, hour=7, minute=0))
+    renter.say("ciao")  # an hour before the reminder
+    clock.advance(hours=1)
+    runtime.scheduler.run_once()
+    runtime.relay.run_once()
+    texts = [m.text for m in channels["whatsapp"].sent if m.address == "+41791234502"]
+    assert texts[-1].startswith("Promemoria: ritira Škoda Octavia domani")
+    assert channels["whatsapp"].sent[-1].template is None
+
+
+def test_reminder_outside_the_window_uses_the_tenants_template(chat, runtime, clock, channels):
+    with runtime.db.session() as s:
+        tenant = s.scalar(select(Tenant).where(Tenant.slug == "alpenrent"))
+        tenant.settings = {**tenant.settings, "whatsapp_templates": {"it": {
+            "reminder.pickup_24h": {"content_sid": "HX0123456789abcdef0123456789abcdef",
+                                    "variables": ["vehicle", "when", "location"]}}}}
+    chat("whatsapp", "+41791234502").say("ciao")
+    clock.set(clock.now().replace(day=10, hour=8, minute=0))
+    runtime.scheduler.run_once()
+    runtime.relay.run_once()
+    sent = [m for m in channels["whatsapp"].sent if m.template]
+    assert len(sent) == 1
+    sid, variables = sent[0].template
+    assert sid == "HX0123456789abcdef0123456789abcdef"
+    assert variables == {"1": "Škoda Octavia", "2": "giovedì 11 marzo 2027, 09:00",
+                         "3": "Zürich HB, Europaallee 1"}
 
 
 def test_renter_who_said_stop_gets_no_reminder(chat, runtime, clock):

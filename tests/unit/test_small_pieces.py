@@ -30,11 +30,13 @@ def test_more_buttons_than_whatsapp_shows_become_a_menu():
     assert rendered.buttons == () and "4) L3" in rendered.text
 
 
-def test_sms_text_is_cut_at_the_provider_limit():
-    rendered = render(Reply("booking.status", {k: "x" * 400 for k in (
+def test_long_text_is_cut_on_chat_channels_but_kept_whole_for_sms_splitting():
+    reply = Reply("booking.status", {k: "x" * 500 for k in (
         "ref", "vehicle", "plate", "pickup", "pickup_location", "return_at", "return_location",
-        "amount", "deposit", "status")}), "en", "sms")
-    assert len(rendered.text) == 1600 and rendered.text.endswith("…")
+        "amount", "deposit", "status")})
+    telegram = render(reply, "en", "telegram")
+    assert len(telegram.text) == 4096 and telegram.text.endswith("…")
+    assert len(render(reply, "en", "sms").text) > 5000
 
 
 def test_phone_numbers_and_emails_are_masked_in_logs():
