@@ -8,7 +8,7 @@ from __future__ import annotations
 
 # Each intent: (weight, patterns). Patterns are regular expressions on lower-cased text.
 RULES: dict[str, tuple[float, list[str]]] = {
-    "opt_out": (3.0, [r"^\s*(stop|stopp|unsubscribe|end|quit|stopall|revoke|optout|arrêt|arret|basta)\s*[.!]*$",
+    "opt_out": (3.0, [r"^\s*(stop|stopp|unsubscribe|end|quit|stopall|revoke|optout|opt-out|arrêt|arret|alt|halt|basta)\s*[.!]*$",
                       r"keine (erinnerungen|nachrichten|sms) mehr", r"plus de (rappels|messages|sms)",
                       r"(niente|nessun) (più )?(promemoria|messaggi)", r"no more (reminders|messages|texts)",
                       r"stop (sending|the reminders|reminders)", r"nagins promemorias"]),
