@@ -49,4 +49,5 @@ def split_long(text: str, limit: int = MAX_SMS_LENGTH) -> list[str]:
             cut = limit
         parts.append(rest[:cut].rstrip())
         rest = rest[cut:].lstrip()
+    rest = rest.rstrip()
     return parts + ([rest] if rest else [])
