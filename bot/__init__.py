@@ -23,12 +23,13 @@ def create_app(config: Config | None = None, services: Services | None = None) -
     app.extensions["crms"] = runtime
     _init_sentry(runtime.config)
     from handlers.api import bp as api_bp
+    from handlers.documents import bp as documents_bp
     from handlers.errors import register_error_handlers
     from handlers.health import bp as health_bp
     from handlers.sandbox import bp as sandbox_bp
     from handlers.twilio import bp as twilio_bp
 
-    for blueprint in (health_bp, api_bp, sandbox_bp, twilio_bp):
+    for blueprint in (health_bp, api_bp, sandbox_bp, twilio_bp, documents_bp):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     return app

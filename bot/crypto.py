@@ -59,3 +59,10 @@ def lookup_hash(value: str) -> str:
     if not _hash_key:
         raise RuntimeError("data key not configured")
     return hmac.new(_hash_key, value.strip().lower().encode(), hashlib.sha256).hexdigest()
+
+
+def mac(data: bytes) -> bytes:
+    """An HMAC-SHA256 of data under a key derived from the data key (signed links)."""
+    if not _hash_key:
+        raise RuntimeError("data key not configured")
+    return hmac.new(_hash_key + b":links", data, hashlib.sha256).digest()

@@ -15,9 +15,11 @@ from sqlalchemy.orm import Session
 
 from bot import crypto, metrics
 from bot.db import Database
+from bot.documents import link
 from bot.language import choose_language
 from bot.messages import FetchedMedia, InboundMessage, Media, Reply
-from bot.models import Conversation, Customer, Message, OutboxItem, Tenant
+from bot.models import Conversation, Customer, Document, Message, OutboxItem, Tenant
+from bot.outbox import enqueue
 from bot.rendering import Rendered, render
 from bot.repository import customers_by_phone, normalise_phone, tenant_by_number, tenant_by_slug
 from bot.services.ports import Services
@@ -316,21 +318,18 @@ class Engine:
     def _write_part(self, ctx: Context, reply: Reply, channel: str, rendered: Rendered) -> None:
         conv = ctx.conversation
         payload: dict[str, Any] = {"text": rendered.text,
-                   "buttons": [[b.title, b.payload] for b in rendered.buttons],
-                   "location": list(rendered.location) if rendered.location else None}
-        message_id = None
-        if reply.address is None:  # the renter's own thread: keep it in the transcript
-            out = Message(tenant_id=ctx.tenant.id, conversation_id=conv.id, direction="out",
-                          channel=channel, body=rendered.text, payload=payload, status="queued",
-                          language=ctx.language, created_at=ctx.now)
-            ctx.session.add(out)
-            ctx.session.flush()
-            message_id = out.id
-        else:
+                                   "buttons": [[b.title, b.payload] for b in rendered.buttons],
+                                   "location": list(rendered.location) if rendered.location else None}
+        if reply.address is not None:
             payload["sensitive"] = True  # one-time codes: cleared from the outbox once sent
         if rendered.menu:
             conv.data = {**(conv.data or {}), "menu": rendered.menu}
-        ctx.session.add(OutboxItem(
-            tenant_id=ctx.tenant.id, conversation_id=conv.id, message_id=message_id,
-            channel=channel, address=reply.address or conv.address, payload=payload,
-            next_attempt_at=ctx.now, created_at=ctx.now))
+        document_url = None
+        if reply.document_id is not None:
+            document = ctx.session.get(Document, reply.document_id)
+            document_url = link(self.services.public_url, document) if document else None
+        # Only the renter's own thread goes into the transcript (not codes sent elsewhere).
+        enqueue(ctx.session, tenant_id=ctx.tenant.id, conversation_id=conv.id, channel=channel,
+                address=reply.address or conv.address, payload=payload, now=ctx.now,
+                language=reply.language or ctx.language, transcript=reply.address is None,
+                document_url=document_url)

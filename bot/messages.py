@@ -61,6 +61,7 @@ class Reply:
     channel: str | None = None  # send on another channel (OTP by SMS)
     address: str | None = None  # to another address than the conversation's
     language: str | None = None  # another reader's language (the booking's renter)
+    document_id: int | None = None  # a stored document: media on WhatsApp, a link on SMS
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from bot.messages import Reply
-from bot.models import Conversation, Customer, Message, OutboxItem, Tenant
+from bot.models import Conversation, Customer, Tenant
+from bot.outbox import enqueue
 from bot.rendering import render, render_params
 from bot.repository import conversations_of_customer
 
@@ -28,7 +29,8 @@ def renter_conversation(session: Session, tenant: Tenant,
 
 
 def send_to_renter(session: Session, tenant: Tenant, customer: Customer, key: str,
-                   params: dict[str, Any], now: datetime, **extra: Any) -> bool:
+                   params: dict[str, Any], now: datetime, document_url: str | None = None,
+                   **extra: Any) -> bool:
     """Write a message for the renter to the outbox; by SMS when they never wrote to us."""
     conv, allowed = renter_conversation(session, tenant, customer)
     if not allowed:
@@ -41,16 +43,7 @@ def send_to_renter(session: Session, tenant: Tenant, customer: Customer, key: st
         "text": rendered.text, "buttons": [], "location": None, "initiated": True, "key": key,
         "params": {k: str(v) for k, v in render_params(params, language).items()},
         "language": language, **extra}
-    message_id = None
-    if conv is not None:
-        msg = Message(tenant_id=tenant.id, conversation_id=conv.id, direction="out",
-                      channel=channel, body=rendered.text, payload=payload, status="queued",
-                      language=language, created_at=now)
-        session.add(msg)
-        session.flush()
-        message_id = msg.id
-    session.add(OutboxItem(tenant_id=tenant.id, conversation_id=conv.id if conv else None,
-                           message_id=message_id, channel=channel,
-                           address=conv.address if conv else customer.phone or "",
-                           payload=payload, next_attempt_at=now, created_at=now))
+    enqueue(session, tenant_id=tenant.id, conversation_id=conv.id if conv else None,
+            channel=channel, address=conv.address if conv else customer.phone or "",
+            payload=payload, now=now, language=language, document_url=document_url)
     return True

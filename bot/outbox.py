@@ -7,6 +7,7 @@ import os
 import random
 import socket
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -34,6 +35,34 @@ BASE_DELAY = 2.0
 MAX_DELAY = 900.0
 LEASE = timedelta(minutes=5)
 UNSUBSCRIBED = "21610"
+
+
+def enqueue(session: Session, *, tenant_id: int, conversation_id: int | None, channel: str,
+            address: str, payload: dict[str, Any], now: datetime, language: str | None = None,
+            transcript: bool = True, document_url: str | None = None) -> OutboxItem:
+    """Write one outbound message in the caller's transaction.
+
+    The transcript row is written when it is the renter's own thread, the outbox row always;
+    a document goes as media, or as a link on SMS.
+    """
+    if document_url:
+        if channel == "sms":
+            payload = {**payload, "text": f"{payload.get('text', '')}\n{document_url}"}
+        else:
+            payload = {**payload, "media_urls": [document_url]}
+    message_id = None
+    if transcript and conversation_id is not None:
+        message = Message(tenant_id=tenant_id, conversation_id=conversation_id, direction="out",
+                          channel=channel, body=payload.get("text", ""), payload=payload,
+                          status="queued", language=language, created_at=now)
+        session.add(message)
+        session.flush()
+        message_id = message.id
+    row = OutboxItem(tenant_id=tenant_id, conversation_id=conversation_id, message_id=message_id,
+                     channel=channel, address=address, payload=payload, next_attempt_at=now,
+                     created_at=now)
+    session.add(row)
+    return row
 
 
 def backoff(attempt: int, rng: random.Random = random._inst) -> float:  # type: ignore[attr-defined]

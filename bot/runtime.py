@@ -122,6 +122,7 @@ def build_runtime(config: Config | None = None, services: Services | None = None
         services = Services(payments=build_payments(config))
     if not services.channels:
         services.channels = build_channels(config)
+    services.public_url = config.public_url
     if redis_client is not None and services.locks.__class__.__name__ == "InProcessLocks":
         services.locks = RedisLocks(redis_client)
     return Runtime(config=config, db=Database(config.database_url), services=services,

@@ -4,10 +4,11 @@ from bot.models.base import Base, utcnow
 from bot.models.booking import Booking, Customer, Vehicle
 from bot.models.conversation import Conversation, Message
 from bot.models.outbox import OutboxItem
-from bot.models.records import AuditLog, LicenceCheck, Payment, Reminder
+from bot.models.records import AuditLog, Document, LicenceCheck, Payment, Reminder
 from bot.models.tenant import Tenant
 
 __all__ = [
-    "AuditLog", "Base", "Booking", "Conversation", "Customer", "LicenceCheck", "Message",
+    "AuditLog", "Base", "Booking", "Conversation", "Customer", "Document", "LicenceCheck",
+    "Message",
     "OutboxItem", "Payment", "Reminder", "Tenant", "Vehicle", "utcnow",
 ]

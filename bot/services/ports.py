@@ -80,3 +80,4 @@ class Services:
     breakers: Breakers = field(default_factory=Breakers)
     payments: PaymentGateway = field(default_factory=lambda: SandboxPayments(
         "http://127.0.0.1:8000"))
+    public_url: str = "http://127.0.0.1:8000"  # for signed links in messages
