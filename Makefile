@@ -25,6 +25,7 @@ test: install
 
 bench: install
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.webhook --messages 20
 
 lint: install
 	$(BIN)/ruff check bot flows handlers nlu tests bench

@@ -65,57 +65,53 @@ class Engine:
 
     def receive(self, inbound: InboundMessage) -> Receipt:
         """Record an inbound message once (unique on channel + provider id); fast."""
-        conv_id = self._conversation_id(inbound)
         text = (inbound.text or "").replace("\x00", "")
         payload: dict[str, Any] = {
             "media": [{"url": m.url, "content_type": m.content_type} for m in inbound.media]}
         if len(text) > MAX_STORED_TEXT:
             payload["truncated_from"] = len(text)
             text = text[:MAX_STORED_TEXT]
+        if inbound.language_hint:
+            payload["language_hint"] = inbound.language_hint
         provider_id = inbound.provider_id or f"local-{uuid.uuid4().hex}"
-        try:
-            with self.db.session() as s:
-                conv = s.get(Conversation, conv_id)
-                assert conv is not None
-                msg = Message(tenant_id=conv.tenant_id, conversation_id=conv_id, direction="in",
-                              channel=inbound.channel, provider_message_id=provider_id, body=text,
-                              payload=payload, created_at=self.services.clock.now())
-                if inbound.language_hint:
-                    msg.payload = {**payload, "language_hint": inbound.language_hint}
-                s.add(msg)
-                s.flush()
-                message_id = msg.id
-        except IntegrityError:
-            metrics.DUPLICATES.labels(inbound.channel).inc()
-            log.info("duplicate inbound %s on %s ignored", provider_id, inbound.channel)
-            return Receipt(None, conv_id, True)
-        metrics.MESSAGES_IN.labels(inbound.channel).inc()
-        return Receipt(message_id, conv_id, False)
+        for _ in range(2):  # a second try when another worker opened the conversation meanwhile
+            opened = False
+            try:
+                with self.db.session() as s:
+                    tenant_id, address, digest, conv_id = self._find_conversation(s, inbound)
+                    if conv_id is None:
+                        opened = True
+                        conv = Conversation(tenant_id=tenant_id, channel=inbound.channel,
+                                            address=address, address_hash=digest, data={},
+                                            created_at=self.services.clock.now())
+                        s.add(conv)
+                        s.flush()
+                        conv_id = conv.id
+                    msg = Message(tenant_id=tenant_id, conversation_id=conv_id, direction="in",
+                                  channel=inbound.channel, provider_message_id=provider_id,
+                                  body=text, payload=payload, created_at=self.services.clock.now())
+                    s.add(msg)
+                    s.flush()
+                    message_id = msg.id
+            except IntegrityError:
+                if opened:
+                    continue
+                metrics.DUPLICATES.labels(inbound.channel).inc()
+                log.info("duplicate inbound %s on %s ignored", provider_id, inbound.channel)
+                return Receipt(None, conv_id, True)  # type: ignore[arg-type]
+            metrics.MESSAGES_IN.labels(inbound.channel).inc()
+            return Receipt(message_id, conv_id, False)
+        raise RuntimeError("could not record the inbound message")  # pragma: no cover
 
-    def _conversation_id(self, inbound: InboundMessage) -> int:
-        with self.db.session() as s:
-            tenant = self._tenant(s, inbound)
-            address = self._address(inbound)
-            digest = crypto.lookup_hash(f"{inbound.channel}:{address}")
-            found = s.scalar(select(Conversation.id).where(
-                Conversation.tenant_id == tenant.id, Conversation.channel == inbound.channel,
-                Conversation.address_hash == digest))
-            if found is not None:
-                return found
-            tenant_id = tenant.id
-        try:
-            with self.db.session() as s:
-                conv = Conversation(tenant_id=tenant_id, channel=inbound.channel, address=address,
-                                    address_hash=digest, data={},
-                                    created_at=self.services.clock.now())
-                s.add(conv)
-                s.flush()
-                return conv.id
-        except IntegrityError:  # opened at the same moment by another worker
-            with self.db.session() as s:
-                return s.scalar(select(Conversation.id).where(
-                    Conversation.tenant_id == tenant_id, Conversation.channel == inbound.channel,
-                    Conversation.address_hash == digest))  # type: ignore[return-value]
+    def _find_conversation(self, s: Session,
+                           inbound: InboundMessage) -> tuple[int, str, str, int | None]:
+        tenant = self._tenant(s, inbound)
+        address = self._address(inbound)
+        digest = crypto.lookup_hash(f"{inbound.channel}:{address}")
+        found = s.scalar(select(Conversation.id).where(
+            Conversation.tenant_id == tenant.id, Conversation.channel == inbound.channel,
+            Conversation.address_hash == digest))
+        return tenant.id, address, digest, found
 
     @staticmethod
     def _tenant(s: Session, inbound: InboundMessage) -> Tenant:
@@ -141,13 +137,19 @@ class Engine:
         """Handle every unprocessed inbound message of a conversation, in order, under its lock."""
         handled = 0
         with self.services.locks.lock(f"conv:{conversation_id}"):
-            while (message_id := self._next_pending(conversation_id)) is not None:
+            while True:
                 started = time.perf_counter()
+                message_id = None
                 try:
                     with self.db.session() as s:
+                        message_id = self._next_pending(s, conversation_id)
+                        if message_id is None:
+                            break
                         self._process(s, message_id)
                 except Exception:
                     log.exception("handling message %s failed; renter gets an apology", message_id)
+                    if message_id is None:
+                        raise
                     with self.db.session() as s:
                         self._fail(s, message_id)
                 metrics.HANDLING.observe(time.perf_counter() - started)
@@ -156,11 +158,11 @@ class Engine:
             self.after_commit()
         return handled
 
-    def _next_pending(self, conversation_id: int) -> int | None:
-        with self.db.session() as s:
-            return s.scalar(select(Message.id).where(
-                Message.conversation_id == conversation_id, Message.direction == "in",
-                Message.processed_at.is_(None)).order_by(Message.id).limit(1))
+    @staticmethod
+    def _next_pending(s: Session, conversation_id: int) -> int | None:
+        return s.scalar(select(Message.id).where(
+            Message.conversation_id == conversation_id, Message.direction == "in",
+            Message.processed_at.is_(None)).order_by(Message.id).limit(1))
 
     def pending_conversations(self) -> list[int]:
         """Conversations with inbound messages not yet handled (recovery after a crash)."""

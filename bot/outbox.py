@@ -81,23 +81,23 @@ class OutboxRelay:
         self.breakers = breakers
         self.clock = clock
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
+        self._last_reclaim: datetime | None = None
 
     def run_once(self, limit: int = 100) -> int:
         """Deliver what is due now; returns how many rows were sent."""
         now = self.clock.now()
-        self._reclaim_stale(now)
+        if self._last_reclaim is None or abs((now - self._last_reclaim).total_seconds()) > 30:
+            self._reclaim_stale(now)
+            self._last_reclaim = now
         sent = 0
         blocked: set[tuple[int | None, str]] = set()
         for row_id, conv_id, channel in self._due(now, limit):
             if (conv_id, channel) in blocked:
                 continue  # keep a renter's messages in order behind a failed one
-            if not self._claim(row_id, now):
-                continue
-            if self._deliver(row_id):
+            if self._deliver(row_id, now):
                 sent += 1
             else:
                 blocked.add((conv_id, channel))
-        self.refresh_gauges()
         return sent
 
     def _due(self, now: datetime, limit: int) -> list[tuple[int, int | None, str]]:
@@ -107,13 +107,21 @@ class OutboxRelay:
                              .order_by(OutboxItem.id).limit(limit))
             return [tuple(r) for r in rows]  # type: ignore[misc]
 
-    def _claim(self, row_id: int, now: datetime) -> bool:
-        # Compare-and-set: of two workers, exactly one changes the row (SQLite and PostgreSQL).
+    def _claim(self, row_id: int, now: datetime) -> tuple[str, OutboundMessage | None] | None:
+        """Claim the row and build its message in one transaction; None if another worker won.
+
+        Compare-and-set: of two workers, exactly one changes the row (SQLite and PostgreSQL).
+        The message is None when WhatsApp needs a template the tenant does not have.
+        """
         with self.db.session() as s:
             result = s.execute(update(OutboxItem).where(
                 OutboxItem.id == row_id, OutboxItem.state == PENDING,
             ).values(state=SENDING, claimed_by=self.worker_id, claimed_at=now))
-            return result.rowcount == 1  # type: ignore[attr-defined]
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                return None
+            row = s.get(OutboxItem, row_id)
+            assert row is not None
+            return row.channel, self._outbound(s, row, now)
 
     def _reclaim_stale(self, now: datetime) -> None:
         # A worker that died mid-send leaves its row in `sending`; after the lease it is retried.
@@ -122,13 +130,11 @@ class OutboxRelay:
                 OutboxItem.state == SENDING, OutboxItem.claimed_at < now - LEASE,
             ).values(state=PENDING, claimed_by=None))
 
-    def _deliver(self, row_id: int) -> bool:
-        now = self.clock.now()
-        with self.db.session() as s:
-            row = s.get(OutboxItem, row_id)
-            assert row is not None
-            channel = row.channel
-            message = self._outbound(s, row, now)
+    def _deliver(self, row_id: int, now: datetime) -> bool:
+        claimed = self._claim(row_id, now)
+        if claimed is None:
+            return False
+        channel, message = claimed
         if message is None:  # WhatsApp outside the window without a template
             return self._reroute_to_sms(row_id, "outside the 24-hour window, no template")
         adapter = self.channels.get(channel)
@@ -206,9 +212,7 @@ class OutboxRelay:
             if message is not None:
                 message.channel = "sms"
             log.info("outbox %s goes by SMS: %s", row_id, reason)
-        if self._claim(row_id, self.clock.now()):
-            return self._deliver(row_id)
-        return False
+        return self._deliver(row_id, self.clock.now())
 
     def resend_by_sms(self, s: Session, message: Message) -> None:
         """A WhatsApp message refused after sending (63016): queue the same text by SMS."""

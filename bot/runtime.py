@@ -56,7 +56,8 @@ class EmbeddedWork:
             self.enqueue_conversation(conv_id)  # messages received before a crash
         while not self.stop.is_set():
             self._safe(self.runtime.relay.run_once)
-            self.wake.wait(idle)
+            if not self.wake.wait(idle):  # idle: a good moment to refresh the gauges
+                self._safe(self.runtime.relay.refresh_gauges)
             self.wake.clear()
 
     def scheduler_loop(self, every: float = 20.0) -> None:

@@ -42,6 +42,13 @@ class Server:
     media: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     media_404s: int = 0
     cdn: "Server | None" = None
+    arrived: threading.Condition = field(default_factory=threading.Condition)
+    sent_to: dict[str, int] = field(default_factory=dict)
+
+    def wait_for_reply(self, to: str, count: int, timeout: float) -> bool:
+        """Block until `count` messages went to `to` (benchmarks)."""
+        with self.arrived:
+            return self.arrived.wait_for(lambda: self.sent_to.get(to, 0) >= count, timeout)
 
     @property
     def url(self) -> str:
@@ -124,7 +131,12 @@ def _handler(server: Server, role: str) -> type[BaseHTTPRequestHandler]:
             if server.script:
                 status, body = server.script.pop(0)
                 return self._json(status, body)
-            return self._json(201, _message_resource(record.form))
+            self._json(201, _message_resource(record.form))
+            with server.arrived:
+                to = record.value("To")
+                server.sent_to[to] = server.sent_to.get(to, 0) + 1
+                server.arrived.notify_all()
+            return None
 
         def do_GET(self) -> None:  # noqa: N802
             record = self._record()

@@ -1,0 +1,162 @@
+"""Webhook benchmark: `crms-bot serve` driven with signed Twilio webhooks from many renters.
+
+Measures messages fully processed per second (webhook sent -> reply posted to the local
+Twilio API) and latency p50/p99 at 1, 8 and 32 concurrent renters, embedded (SQLite, threads)
+and scaled out (PostgreSQL + Redis + RQ workers) when CRMS_BENCH_POSTGRES_URL and
+CRMS_BENCH_REDIS_URL are set. Prints a table.
+
+    python -m bench.webhook [--messages 20] [--workers 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+from twilio.request_validator import RequestValidator
+
+from tests import fake_twilio
+from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN
+
+BIN = Path(sys.executable).parent / "crms-bot"
+TEXTS = ["Grüezi", "hilfe", "wie hoch ist die Kaution?", "danke", "Wann habt ihr offen?"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+class Service:
+    """A running `crms-bot serve` (and extra workers) against a local Twilio."""
+
+    def __init__(self, env_extra: dict[str, str], workers: int) -> None:
+        self.twilio = fake_twilio.start()
+        self.tmp = tempfile.TemporaryDirectory()
+        self.port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CRMS_", "TWILIO_"))}
+        env.update(CRMS_VAR_DIR=self.tmp.name, CRMS_DATA_KEY=Fernet.generate_key().decode(),
+                   CRMS_DATABASE_URL=f"sqlite:///{self.tmp.name}/bench.sqlite3",
+                   TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_AUTH_TOKEN=AUTH_TOKEN,
+                   CRMS_TWILIO_API_BASE=self.twilio.url,
+                   CRMS_PUBLIC_URL=f"http://127.0.0.1:{self.port}")
+        env.update(env_extra)
+        if "CRMS_REDIS_URL" in env_extra:  # start from empty stores: message ids repeat per run
+            import redis
+            from sqlalchemy import create_engine, text
+
+            url = env_extra["CRMS_DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://")
+            with create_engine(url).begin() as conn:
+                conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+            redis.Redis.from_url(env_extra["CRMS_REDIS_URL"]).flushdb()
+        for args in (["db", "upgrade"], ["demo-data"]):
+            subprocess.run([str(BIN), *args], env=env, check=True, capture_output=True)
+        self.procs = [subprocess.Popen([str(BIN), "serve", "--port", str(self.port)], env=env,
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+        if "CRMS_REDIS_URL" in env_extra:
+            self.procs += [subprocess.Popen([str(BIN), "worker"], env=env,
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                           for _ in range(max(0, workers - 1))]
+        self.base = f"http://127.0.0.1:{self.port}"
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(self.base + "/healthz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.05)
+
+    def post(self, params: dict[str, str]) -> None:
+        url = self.base + "/webhooks/twilio"
+        signature = RequestValidator(AUTH_TOKEN).compute_signature(url, params)
+        request = urllib.request.Request(url, data=urllib.parse.urlencode(params).encode(),
+                                         headers={"X-Twilio-Signature": signature})
+        urllib.request.urlopen(request, timeout=10).read()
+
+    def close(self) -> None:
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            proc.wait(timeout=10)
+        self.twilio.close()
+        self.twilio.cdn.close()  # type: ignore[union-attr]
+        self.tmp.cleanup()
+
+
+def renter(service: Service, number: str, messages: int, latencies: list[float],
+           errors: list[str]) -> None:
+    for i in range(messages):
+        params = {"MessageSid": f"SM{number[-8:]}{i:024d}", "AccountSid": ACCOUNT_SID,
+                  "From": f"whatsapp:{number}", "To": "whatsapp:+41445550102",
+                  "Body": TEXTS[i % len(TEXTS)], "NumMedia": "0"}
+        started = time.perf_counter()
+        service.post(params)
+        if service.twilio.wait_for_reply(f"whatsapp:{number}", i + 1, timeout=30):
+            latencies.append((time.perf_counter() - started) * 1000)
+        else:
+            errors.append(number)
+            return
+
+
+def run(service: Service, concurrency: int, messages: int, offset: int) -> tuple[float, list[float], int]:
+    latencies: list[float] = []
+    errors: list[str] = []
+    threads = [threading.Thread(target=renter, args=(
+        service, f"+4179{offset + i:07d}", messages, latencies, errors)) for i in range(concurrency)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return len(latencies) / (time.perf_counter() - started), sorted(latencies), len(errors)
+
+
+def pct(values: list[float], p: float) -> float:
+    return values[min(len(values) - 1, int(p * len(values)))] if values else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=20, help="messages per renter")
+    parser.add_argument("--workers", type=int, default=3, help="RQ workers in scaled-out mode")
+    args = parser.parse_args()
+    modes = [("embedded (SQLite)", {})]
+    if os.environ.get("CRMS_BENCH_POSTGRES_URL") and os.environ.get("CRMS_BENCH_REDIS_URL"):
+        modes.append((f"PostgreSQL+Redis, {args.workers} RQ workers", {
+            "CRMS_DATABASE_URL": os.environ["CRMS_BENCH_POSTGRES_URL"],
+            "CRMS_REDIS_URL": os.environ["CRMS_BENCH_REDIS_URL"]}))
+    print(f"| {'mode':34} | {'renters':>7} | {'msgs':>5} | {'msg/s':>7} | {'p50 ms':>7} | "
+          f"{'p99 ms':>7} | {'lost':>4} | {'web RSS MB':>10} |")
+    print("|" + "-" * 36 + "|" + "-" * 9 + "|" + "-" * 7 + "|" + "-" * 9 + "|" + "-" * 9 + "|"
+          + "-" * 9 + "|" + "-" * 6 + "|" + "-" * 12 + "|")
+    for name, env in modes:
+        service = Service(env, args.workers)
+        try:
+            for i, concurrency in enumerate((1, 8, 32)):
+                rate, lat, lost = run(service, concurrency, args.messages, offset=i * 1000)
+                print(f"| {name:34} | {concurrency:7} | {len(lat):5} | {rate:7.1f} | "
+                      f"{pct(lat, 0.5):7.1f} | {pct(lat, 0.99):7.1f} | {lost:4} | "
+                      f"{rss_mb(service.procs[0].pid):10.0f} |", flush=True)
+        finally:
+            service.close()
+
+
+if __name__ == "__main__":
+    main()
