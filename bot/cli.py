@@ -30,7 +30,9 @@ def main() -> None:
 @main.command()
 @click.option("--port", default=8000, show_default=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
-def serve(port: int, host: str) -> None:
+@click.option("--access-log/--no-access-log", default=False, show_default=True,
+              help="log every HTTP request")
+def serve(port: int, host: str, access_log: bool) -> None:
     """Web, worker and scheduler in one process (embedded when no Redis is set)."""
     import subprocess
 
@@ -40,6 +42,8 @@ def serve(port: int, host: str) -> None:
 
     app = create_app()
     runtime = runtime_of(app)
+    if not access_log:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
     children = []
     if runtime.redis is None:
         runtime.work.start_loops()

@@ -6,6 +6,8 @@ import logging
 import os
 import random
 import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,7 +23,7 @@ from bot.channels.base import (
     TransientSendError,
 )
 from bot.db import Database
-from bot.delivery_status import advance
+from bot.delivery_status import advance, lower_than
 from bot.messages import Button, OutboundMessage
 from bot.models import Conversation, Customer, Message, OutboxItem, Tenant
 from bot.models.outbox import DEAD, PENDING, SENDING, SENT
@@ -35,6 +37,7 @@ BASE_DELAY = 2.0
 MAX_DELAY = 900.0
 LEASE = timedelta(minutes=5)
 UNSUBSCRIBED = "21610"
+TENANT_CACHE_SECONDS = 30.0
 
 
 def enqueue(session: Session, *, tenant_id: int, conversation_id: int | None, channel: str,
@@ -75,13 +78,17 @@ class OutboxRelay:
     """Sends due outbox rows through the channel adapters."""
 
     def __init__(self, db: Database, channels: dict[str, ChannelAdapter], breakers: Breakers,
-                 clock: Clock, worker_id: str | None = None) -> None:
+                 clock: Clock, worker_id: str | None = None, parallel: int = 8) -> None:
         self.db = db
         self.channels = channels
         self.breakers = breakers
         self.clock = clock
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self._last_reclaim: datetime | None = None
+        self._tenants: dict[int, tuple[float, Tenant]] = {}
+        self._sent_marks: dict[int, tuple[int | None, bool]] = {}
+        self.parallel = parallel
+        self._executor: ThreadPoolExecutor | None = None
 
     def run_once(self, limit: int = 100) -> int:
         """Deliver what is due now; returns how many rows were sent."""
@@ -89,16 +96,27 @@ class OutboxRelay:
         if self._last_reclaim is None or abs((now - self._last_reclaim).total_seconds()) > 30:
             self._reclaim_stale(now)
             self._last_reclaim = now
-        sent = 0
-        blocked: set[tuple[int | None, str]] = set()
+        lanes: dict[tuple[int | None, str], list[int]] = {}
         for row_id, conv_id, channel in self._due(now, limit):
-            if (conv_id, channel) in blocked:
-                continue  # keep a renter's messages in order behind a failed one
-            if self._deliver(row_id, now):
-                sent += 1
-            else:
-                blocked.add((conv_id, channel))
+            lanes.setdefault((conv_id, channel), []).append(row_id)
+        if len(lanes) <= 1 or self.parallel <= 1:
+            return sum(self._deliver_lane(ids, now) for ids in lanes.values())
+        # Renters in parallel (provider round trips overlap), each renter's messages in order.
+        return sum(self._pool().map(lambda ids: self._deliver_lane(ids, now), lanes.values()))
+
+    def _deliver_lane(self, row_ids: list[int], now: datetime) -> int:
+        """One renter's due rows in order; stop at the first that fails."""
+        sent = 0
+        for row_id in row_ids:
+            if not self._deliver(row_id, now):
+                break
+            sent += 1
         return sent
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self.parallel, thread_name_prefix="crms-send")
+        return self._executor
 
     def _due(self, now: datetime, limit: int) -> list[tuple[int, int | None, str]]:
         with self.db.session() as s:
@@ -121,7 +139,8 @@ class OutboxRelay:
                 return None
             row = s.get(OutboxItem, row_id)
             assert row is not None
-            return row.channel, self._outbound(s, row, now)
+            self._sent_marks[row_id] = (row.message_id, bool((row.payload or {}).get("sensitive")))
+            return row.channel, self._outbound(s, row, now, self._tenant(s, row.tenant_id))
 
     def _reclaim_stale(self, now: datetime) -> None:
         # A worker that died mid-send leaves its row in `sending`; after the lease it is retried.
@@ -169,11 +188,21 @@ class OutboxRelay:
         metrics.SEND_FAILURES.labels(channel).inc()
         return self._finish(row_id, error=str(exc), permanent=True, code=exc.code)
 
-    @staticmethod
-    def _outbound(s: Session, row: OutboxItem, now: datetime) -> OutboundMessage | None:
-        payload = row.payload or {}
-        tenant = s.get(Tenant, row.tenant_id)
+    def _tenant(self, s: Session, tenant_id: int) -> Tenant:
+        """The tenant, cached for a while: numbers and templates change rarely."""
+        cached = self._tenants.get(tenant_id)
+        if cached is not None and time.monotonic() - cached[0] < TENANT_CACHE_SECONDS:
+            return cached[1]
+        tenant = s.get(Tenant, tenant_id)
         assert tenant is not None
+        s.expunge(tenant)
+        self._tenants[tenant_id] = (time.monotonic(), tenant)
+        return tenant
+
+    @staticmethod
+    def _outbound(s: Session, row: OutboxItem, now: datetime,
+                  tenant: Tenant) -> OutboundMessage | None:
+        payload = row.payload or {}
         sender = {"whatsapp": tenant.whatsapp_number, "sms": tenant.sms_number}.get(row.channel)
         template = None
         if row.channel == "whatsapp" and payload.get("initiated"):
@@ -241,19 +270,25 @@ class OutboxRelay:
                 error: str | None = None, permanent: bool = False, code: str | None = None,
                 retry_in: float | None = None, count: bool = True) -> bool:  # noqa: PLR0913
         now = self.clock.now()
+        message_id, sensitive = self._sent_marks.pop(row_id, (None, False))
+        if error is None:  # the hot path, in two plain UPDATEs
+            with self.db.session() as s:
+                values: dict[str, Any] = {"state": SENT, "sent_at": now, "last_error": None,
+                                          "provider_message_id": provider_id}
+                if sensitive:
+                    values["payload"] = {"sensitive": True, "erased": True}
+                s.execute(update(OutboxItem).where(OutboxItem.id == row_id).values(**values))
+                if message_id is not None:
+                    s.execute(update(Message).where(
+                        Message.id == message_id, Message.status.in_(lower_than(status)),
+                    ).values(status=status, provider_message_id=provider_id))
+                    s.execute(update(Message).where(Message.id == message_id).values(
+                        provider_message_id=provider_id))
+            return True
         with self.db.session() as s:
             row = s.get(OutboxItem, row_id)
             assert row is not None
             message = s.get(Message, row.message_id) if row.message_id else None
-            if error is None:
-                row.state, row.sent_at, row.provider_message_id = SENT, now, provider_id
-                row.last_error = None
-                if (row.payload or {}).get("sensitive"):
-                    row.payload = {"sensitive": True, "erased": True}
-                if message is not None:
-                    message.provider_message_id = provider_id
-                    advance(message, status)
-                return True
             row.attempts += 1 if count else 0
             row.last_error = error[:1000]
             row.claimed_by = None
