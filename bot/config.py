@@ -34,6 +34,7 @@ class Config:
     telegram_api_base: str | None = None
     nlu_backend: str = "builtin"
     rasa_url: str = "http://127.0.0.1:5005"
+    nlu_cache_dir: Path | None = None  # where the trained NLU model is cached (var/ by default)
     sentry_dsn: str | None = None
     sandbox_enabled: bool | None = None
     embedded_workers: bool = True
@@ -60,6 +61,7 @@ class Config:
             telegram_api_base=_env("CRMS_TELEGRAM_API_BASE"),
             nlu_backend=_env("CRMS_NLU_BACKEND", "builtin") or "builtin",
             rasa_url=_env("CRMS_RASA_URL", "http://127.0.0.1:5005") or "",
+            nlu_cache_dir=Path(_env("CRMS_NLU_CACHE_DIR") or var_dir),
             sentry_dsn=_env("SENTRY_DSN"),
             sandbox_enabled=None if sandbox is None else sandbox.lower() in ("1", "true", "yes"),
         )

@@ -120,7 +120,9 @@ def build_runtime(config: Config | None = None, services: Services | None = None
 
         redis_client = redis.Redis.from_url(config.redis_url)
     if services is None:
-        services = Services(payments=build_payments(config))
+        from nlu.backend import make_parser
+
+        services = Services(payments=build_payments(config), nlu=make_parser(config))
     if not services.channels:
         services.channels = build_channels(config)
     services.public_url = config.public_url

@@ -1,5 +1,5 @@
 """Natural-language understanding: intent, entities and language of a renter's message."""
 
-from nlu.parser import NluResult, RuleBasedParser
+from nlu.parser import BuiltinParser, NluResult, RuleBasedParser
 
-__all__ = ["NluResult", "RuleBasedParser"]
+__all__ = ["BuiltinParser", "NluResult", "RuleBasedParser"]

@@ -9,7 +9,7 @@ from datetime import date
 from bot.config import Config
 from nlu import entities as ent
 from nlu.language import detect
-from nlu.parser import FALLBACK_THRESHOLD, NluResult, RuleBasedParser
+from nlu.parser import FALLBACK_THRESHOLD, BuiltinParser, NluResult
 
 
 class RasaParser:
@@ -33,8 +33,8 @@ class RasaParser:
         return NluResult(name, confidence, detect(text.lower())[0], ent.extract(text, today))
 
 
-def make_parser(config: Config) -> RuleBasedParser | RasaParser:
+def make_parser(config: Config) -> BuiltinParser | RasaParser:
     """The configured backend (CRMS_NLU_BACKEND)."""
     if config.nlu_backend == "rasa":
         return RasaParser(config.rasa_url)
-    return RuleBasedParser()
+    return BuiltinParser.load(config.nlu_cache_dir or config.var_dir)

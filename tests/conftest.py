@@ -28,6 +28,9 @@ REDIS_URL = os.environ.get("CRMS_TEST_REDIS_URL")
 REQUIRE = os.environ.get("CRMS_REQUIRE_SERVICES") == "1"
 
 crypto.configure(TEST_KEY)
+# One trained NLU model for the whole run, subprocesses included.
+os.environ.setdefault("CRMS_NLU_CACHE_DIR", str(Path(__file__).resolve().parent.parent
+                                                / "var" / "nlu-cache"))
 
 
 def pytest_collection_modifyitems(config, items):  # type: ignore[no-untyped-def]

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
+from pathlib import Path
 from typing import Protocol
 
 from bot.breaker import Breakers
 from bot.channels.base import ChannelAdapter
 from bot.locks import InProcessLocks, Locks
 from bot.services.payments import PaymentGateway, SandboxPayments
-from nlu import NluResult, RuleBasedParser
+from nlu import BuiltinParser, NluResult
+
+
+def _default_nlu_cache() -> "Path | None":
+    cached = os.environ.get("CRMS_NLU_CACHE_DIR")
+    return Path(cached) if cached else None
 
 
 class NluClient(Protocol):
@@ -72,7 +79,7 @@ class RandomCodes:
 class Services:
     """Everything the engine and flows reach outside themselves."""
 
-    nlu: NluClient = field(default_factory=RuleBasedParser)
+    nlu: NluClient = field(default_factory=lambda: BuiltinParser.load(_default_nlu_cache()))
     clock: Clock = field(default_factory=SystemClock)
     codes: CodeGenerator = field(default_factory=RandomCodes)
     locks: Locks = field(default_factory=InProcessLocks)

@@ -1,12 +1,13 @@
 """The crms-bot command line, run as a user runs it (a real process, a pipe)."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.envs import service_env
 
 BIN = Path(sys.executable).parent / "crms-bot"
 
@@ -14,8 +15,7 @@ BIN = Path(sys.executable).parent / "crms-bot"
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     var = tmp_path_factory.mktemp("var")
-    environment = {k: v for k, v in os.environ.items() if not k.startswith(("CRMS_", "TWILIO_",
-                                                                            "STRIPE_"))}
+    environment = service_env()
     environment.update(CRMS_VAR_DIR=str(var), CRMS_DATABASE_URL=f"sqlite:///{var}/cli.sqlite3")
     run(["db", "upgrade"], environment)
     return environment

@@ -1,7 +1,6 @@
 """End to end: `crms-bot serve` as a process, signed webhooks like Twilio's, replies read from
 the local Twilio server."""
 
-import os
 import socket
 import subprocess
 import sys
@@ -17,6 +16,7 @@ from sqlalchemy import create_engine, text
 from twilio.request_validator import RequestValidator
 
 from tests import fake_twilio
+from tests.envs import service_env
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN
 
 BIN = Path(sys.executable).parent / "crms-bot"
@@ -32,7 +32,7 @@ def free_port() -> int:
 def service(tmp_path):  # type: ignore[no-untyped-def]
     twilio = fake_twilio.start()
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CRMS_", "TWILIO_", "STRIPE_"))}
+    env = service_env()
     env.update(CRMS_VAR_DIR=str(tmp_path), CRMS_DATABASE_URL=f"sqlite:///{tmp_path}/e2e.sqlite3",
                CRMS_DATA_KEY=Fernet.generate_key().decode(), TWILIO_ACCOUNT_SID=ACCOUNT_SID,
                TWILIO_AUTH_TOKEN=AUTH_TOKEN, CRMS_TWILIO_API_BASE=twilio.url,
