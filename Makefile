@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
 
-.PHONY: install run test bench lint clean
+.PHONY: install run test bench lint clean rasa test-rasa
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,9 +27,25 @@ bench: install
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.webhook --messages 20
 
+# Rasa 3.6 needs Python 3.10: its own virtual environment (about 2.7 GB), then the tests
+# that talk to a real Rasa server (trained from nlu/data by `crms-bot nlu export-rasa`).
+RASA_PYTHON ?= $(shell ls -d $$HOME/.pyenv/versions/3.10.*/bin/python 2>/dev/null | tail -n 1)
+RASA_VENV   ?= .venv-rasa
+
+$(RASA_VENV)/bin/rasa:
+	@test -n "$(RASA_PYTHON)" || (echo "Rasa 3.6 needs Python 3.10: set RASA_PYTHON" && exit 1)
+	$(RASA_PYTHON) -m venv $(RASA_VENV)
+	$(RASA_VENV)/bin/pip install --quiet --upgrade "pip<24"
+	$(RASA_VENV)/bin/pip install --quiet "rasa==3.6.21"
+
+rasa: $(RASA_VENV)/bin/rasa
+
+test-rasa: install rasa
+	CRMS_RASA_BIN=$(abspath $(RASA_VENV))/bin/rasa $(BIN)/pytest -m rasa -rs tests/integration/test_rasa.py
+
 lint: install
 	$(BIN)/ruff check bot flows handlers nlu tests bench
 	$(BIN)/mypy bot flows handlers nlu
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) $(RASA_VENV) var .pytest_cache

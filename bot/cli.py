@@ -164,6 +164,18 @@ def nlu_parse(text: str | None, jsonl: bool) -> None:
         click.echo(json.dumps(parser.parse(str(value)).as_json(), ensure_ascii=False))
 
 
+@nlu.command("export-rasa")
+@click.argument("directory", type=click.Path(file_okay=False))
+def nlu_export_rasa(directory: str) -> None:
+    """Write a Rasa project (config, domain, data) from nlu/data, for `rasa train nlu`."""
+    from pathlib import Path
+
+    from nlu.rasa_export import export
+
+    for path in export(Path(directory)):
+        click.echo(str(path))
+
+
 @nlu.command("evaluate")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--json", "as_json", is_flag=True)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from bot import crypto, metrics
 from bot.db import Database
 from bot.documents import link
+from bot.i18n import ZURICH
 from bot.language import choose_language
 from bot.messages import FetchedMedia, InboundMessage, Media, Reply
 from bot.models import Conversation, Customer, Document, Message, OutboxItem, Tenant
@@ -216,7 +217,7 @@ class Engine:
             choose_language(conv, None, "", hint, ctx.tenant.default_language)
             return Turn(text, PAYLOADS[text])
         special = self._special_input(msg, text)
-        result = self.services.nlu.parse(text[:MAX_NLU_TEXT], today=ctx.now.date())
+        result = self.services.nlu.parse(text[:MAX_NLU_TEXT], today=ctx.now.astimezone(ZURICH).date())
         choose_language(conv, result.language, text, hint, ctx.tenant.default_language)
         media = tuple(Media(m["url"], m["content_type"]) for m in (msg.payload or {}).get("media", []))
         readable = [m for m in media if m.readable]

@@ -36,9 +36,12 @@ def readyz():  # type: ignore[no-untyped-def]
             checks["redis"] = "ok"
         except Exception as exc:  # noqa: BLE001
             checks["redis"] = f"error: {type(exc).__name__}"
+    nlu_status = getattr(runtime.services.nlu, "status", None)
+    if nlu_status is not None:
+        checks["nlu"] = nlu_status()
     breakers = runtime.services.breakers
     providers = {p: breakers.get(p).state for p in sorted(set(PROVIDER_OF.values()))}
-    ready = all(v == "ok" for v in checks.values())
+    ready = all(v == "ok" for k, v in checks.items() if k != "nlu")  # NLU degrades, not fails
     body = {"status": "ready" if ready else "not ready", "checks": checks,
             "providers": providers,
             "degraded": sorted(p for p, s in providers.items() if s == OPEN),

@@ -1,40 +1,75 @@
-"""Pick the NLU backend: the built-in parser, or a Rasa server behind the same contract."""
+"""Pick the NLU backend: the built-in classifier, or a Rasa server behind the same contract."""
 
 from __future__ import annotations
 
 import json
+import logging
+import time
+import urllib.error
 import urllib.request
 from datetime import date
 
 from bot.config import Config
 from nlu import entities as ent
-from nlu.language import detect
-from nlu.parser import FALLBACK_THRESHOLD, BuiltinParser, NluResult
+from nlu.parser import BuiltinParser, NluResult
+
+log = logging.getLogger(__name__)
+RETRY_AFTER = 30.0  # seconds before asking a Rasa server again that was down
 
 
 class RasaParser:
-    """Asks a Rasa server (`/model/parse`) for the intent; entities and language stay ours."""
+    """Intent from a Rasa server's `/model/parse`; entities and language from our extractors.
 
-    def __init__(self, url: str, timeout: float = 3.0) -> None:
+    When Rasa does not answer within the timeout the built-in backend answers instead, and
+    `status()` says so (/readyz shows it).
+    """
+
+    def __init__(self, url: str, fallback: BuiltinParser, timeout: float = 2.0,
+                 token: str | None = None) -> None:
         self.url = url.rstrip("/") + "/model/parse"
+        if token:
+            self.url += f"?token={token}"
+        self.fallback = fallback
         self.timeout = timeout
+        self._down_since: float | None = None
 
     def parse(self, text: str, today: date | None = None) -> NluResult:
-        """Understand one message through Rasa."""
+        """Understand one message through Rasa (or the built-in backend while Rasa is down)."""
         today = today or date.today()
+        if self._down_since is not None and time.monotonic() - self._down_since < RETRY_AFTER:
+            return self.fallback.parse(text, today)
+        try:
+            body = self._ask(text)
+        except (OSError, ValueError) as exc:
+            if self._down_since is None:
+                log.warning("Rasa at %s unavailable (%s): built-in NLU answers meanwhile",
+                            self.url.split("?")[0], type(exc).__name__)
+            self._down_since = time.monotonic()
+            return self.fallback.parse(text, today)
+        self._down_since = None
+        intent = body.get("intent") or {}
+        name = str(intent.get("name") or "nlu_fallback")
+        confidence = float(intent.get("confidence") or 0.0)
+        return NluResult(name, round(confidence, 3), self.fallback.language(text),
+                         ent.extract(text, today))
+
+    def _ask(self, text: str) -> dict:  # type: ignore[type-arg]
         request = urllib.request.Request(self.url, data=json.dumps({"text": text}).encode(),
                                          headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
             body = json.load(response)
-        intent = body.get("intent") or {}
-        name, confidence = intent.get("name") or "nlu_fallback", float(intent.get("confidence") or 0)
-        if confidence < FALLBACK_THRESHOLD:
-            name = "nlu_fallback"
-        return NluResult(name, confidence, detect(text.lower())[0], ent.extract(text, today))
+        if not isinstance(body, dict):
+            raise ValueError("unexpected answer from Rasa")
+        return body
+
+    def status(self) -> str:
+        """`ok`, or `down (built-in answers)` while the fallback is in use."""
+        return "ok" if self._down_since is None else "down (built-in answers)"
 
 
 def make_parser(config: Config) -> BuiltinParser | RasaParser:
     """The configured backend (CRMS_NLU_BACKEND)."""
+    builtin = BuiltinParser.load(config.nlu_cache_dir or config.var_dir)
     if config.nlu_backend == "rasa":
-        return RasaParser(config.rasa_url)
-    return BuiltinParser.load(config.nlu_cache_dir or config.var_dir)
+        return RasaParser(config.rasa_url, builtin)
+    return builtin

@@ -74,6 +74,10 @@ class RuleBasedParser:
 
 
 _LOADED: dict[str, "BuiltinParser"] = {}
+GREETING_PREFIX = re.compile(
+    r"^\s*(grüezi( mitenand)?|grüessech|hoi( zäme)?|sali|salü|hallo|guten (morgen|tag|abend)|"
+    r"bonjour|bonsoir|salut|coucou|buongiorno|buonasera|ciao|salve|hi|hello|hey|"
+    r"good (morning|afternoon|evening)|allegra|bun di)\b[\s,.!:;-]*", re.IGNORECASE)
 
 
 class BuiltinParser:
@@ -109,9 +113,21 @@ class BuiltinParser:
         if not any(ch.isalnum() for ch in text):
             return NluResult("nlu_fallback", 0.0, language, entities)
         intent, confidence, _ = self.models.intent(text)
+        if intent == "greet":  # "Grüezi, wo isch mini Buechig?": the request matters more
+            rest = self.without_greeting(text)
+            if rest != text:
+                request, certainty, _ = self.models.intent(rest)
+                if request not in ("greet", "goodbye", "thanks") and certainty >= 0.35:
+                    intent, confidence = request, certainty
         if confidence < CLASSIFIER_THRESHOLD:
             intent = "nlu_fallback"
         return NluResult(intent, round(confidence, 3), language, entities)
+
+    @staticmethod
+    def without_greeting(text: str) -> str:
+        """The request after an opening greeting ("Grüezi, wo isch mini Buechig?")."""
+        rest = GREETING_PREFIX.sub("", text, count=1)
+        return rest if rest != text and len(re.findall(r"\w+", rest)) >= 2 else text
 
     def language(self, text: str) -> str | None:
         """de, fr, it, en or rm; word lists decide short messages they know, else the model."""
