@@ -11,16 +11,20 @@ import pickle
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+import sklearn
+from scipy import sparse
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.pipeline import FeatureUnion
 
 from nlu.entities import BOOKING_REF, NUMERIC_DATE, PLATE
 from nlu.training import DATA_DIR, Example, data_fingerprint, load_examples
 
 log = logging.getLogger(__name__)
-MODEL_VERSION = 1
+MODEL_VERSION = 2
 EMOJI = re.compile("[\U0001F300-\U0001FAFF\u2600-\u27BF]")
 
 
@@ -34,45 +38,81 @@ def normalise(text: str) -> str:
     return re.sub(r"\s+", " ", text.lower()).strip()
 
 
-def _pipeline(c: float) -> Pipeline:
-    features = FeatureUnion([
+def _features() -> FeatureUnion:
+    return FeatureUnion([
         ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True,
-                                  min_df=1)),
+                                  min_df=1, dtype=np.float32)),
         ("words", TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True,
-                                  token_pattern=r"(?u)\b\w+\b")),
+                                  token_pattern=r"(?u)\b\w+\b", dtype=np.float32)),
     ])
-    return Pipeline([("features", features),
-                     ("model", LogisticRegression(C=c, max_iter=5000, class_weight="balanced"))])
+
+
+@dataclass
+class Head:
+    """A multinomial logistic regression, applied with one sparse product and a softmax."""
+
+    classes: list[str]
+    coef: np.ndarray
+    intercept: np.ndarray
+
+    @classmethod
+    def fit(cls, matrix: Any, labels: list[str], c: float) -> "Head":
+        """Fit on the shared feature matrix."""
+        model = LogisticRegression(C=c, max_iter=5000, class_weight="balanced")
+        model.fit(matrix, labels)
+        return cls([str(k) for k in model.classes_], model.coef_.astype(np.float32),
+                   model.intercept_.astype(np.float32))
+
+    def probabilities(self, row: Any) -> np.ndarray:
+        """Class probabilities of one feature row."""
+        scores = np.asarray(row @ self.coef.T).ravel() + self.intercept
+        scores = np.exp(scores - scores.max())
+        return scores / scores.sum()  # type: ignore[no-any-return]
 
 
 @dataclass
 class Models:
-    """The trained intent and language models and the data they came from."""
+    """The shared features, the intent and language heads, and the data they came from."""
 
-    intents: Pipeline
-    languages: Pipeline
+    features: FeatureUnion
+    intents: Head
+    languages: Head
     fingerprint: str
     version: int = MODEL_VERSION
 
-    def intent(self, text: str) -> tuple[str, float, list[tuple[str, float]]]:
-        """Best intent, its probability, and the top three."""
-        probs = self.intents.predict_proba([normalise(text)])[0]
-        ranked = sorted(zip(self.intents.classes_, probs, strict=True), key=lambda p: -p[1])[:3]
-        return str(ranked[0][0]), float(ranked[0][1]), [(str(k), float(v)) for k, v in ranked]
+    def vector(self, text: str) -> Any:
+        """The feature row of a message (computed once, used by both heads).
 
-    def language(self, text: str) -> tuple[str, float]:
+        The vectorizers are called directly: FeatureUnion's joblib dispatch and sklearn's
+        input validation cost more than the features themselves for a single message.
+        """
+        document = [normalise(text)]
+        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+            parts = [vectorizer.transform(document)
+                     for _, vectorizer in self.features.transformer_list]
+        return sparse.hstack(parts, format="csr")
+
+    def intent(self, text: str, row: Any = None) -> tuple[str, float, list[tuple[str, float]]]:
+        """Best intent, its probability, and the top three."""
+        probs = self.intents.probabilities(self.vector(text) if row is None else row)
+        order = np.argsort(-probs)[:3]
+        ranked = [(self.intents.classes[i], float(probs[i])) for i in order]
+        return ranked[0][0], ranked[0][1], ranked
+
+    def language(self, text: str, row: Any = None) -> tuple[str, float]:
         """Most likely language and its probability."""
-        probs = self.languages.predict_proba([normalise(text)])[0]
+        probs = self.languages.probabilities(self.vector(text) if row is None else row)
         best = int(probs.argmax())
-        return str(self.languages.classes_[best]), float(probs[best])
+        return self.languages.classes[best], float(probs[best])
 
 
 def train(examples: list[Example], fingerprint: str = "") -> Models:
-    """Fit both models on the examples."""
+    """Fit the shared features and both heads on the examples."""
     texts = [normalise(e.text) for e in examples]
-    intents = _pipeline(c=20.0).fit(texts, [e.intent for e in examples])
-    languages = _pipeline(c=10.0).fit(texts, [e.language for e in examples])
-    return Models(intents, languages, fingerprint)
+    features = _features()
+    matrix = features.fit_transform(texts)
+    return Models(features, Head.fit(matrix, [e.intent for e in examples], c=20.0),
+                  Head.fit(matrix, [e.language for e in examples], c=10.0), fingerprint)
 
 
 def load_or_train(cache_dir: Path | None, data_dir: Path = DATA_DIR) -> Models:

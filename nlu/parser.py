@@ -106,13 +106,14 @@ class BuiltinParser:
         today = today or date.today()
         text = "".join(ch for ch in text if ch.isprintable() or ch in "\n\t")[:2000]
         entities = ent.extract(text, today)
-        language = self.language(text)
         ruled = self.rules.parse(text, today)
         if ruled.intent in HARD_RULES and ruled.confidence >= 0.99:
-            return NluResult(ruled.intent, ruled.confidence, language, entities)
+            return NluResult(ruled.intent, ruled.confidence, self.language(text), entities)
         if not any(ch.isalnum() for ch in text):
-            return NluResult("nlu_fallback", 0.0, language, entities)
-        intent, confidence, _ = self.models.intent(text)
+            return NluResult("nlu_fallback", 0.0, self.language(text), entities)
+        row = self.models.vector(text)
+        language = self.language(text, row)
+        intent, confidence, _ = self.models.intent(text, row)
         if intent == "greet":  # "Grüezi, wo isch mini Buechig?": the request matters more
             rest = self.without_greeting(text)
             if rest != text:
@@ -129,7 +130,7 @@ class BuiltinParser:
         rest = GREETING_PREFIX.sub("", text, count=1)
         return rest if rest != text and len(re.findall(r"\w+", rest)) >= 2 else text
 
-    def language(self, text: str) -> str | None:
+    def language(self, text: str, row: Any = None) -> str | None:
         """de, fr, it, en or rm; word lists decide short messages they know, else the model."""
         words = re.findall(r"\w+", text.lower())
         if not any(w.isalpha() for w in words):
@@ -137,5 +138,5 @@ class BuiltinParser:
         lexical, _ = detect(text.lower())
         if lexical is not None and (len(words) <= 3 or lexical == "rm"):
             return lexical
-        language, probability = self.models.language(text)
+        language, probability = self.models.language(text, row)
         return language if probability >= 0.4 else lexical
