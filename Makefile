@@ -25,6 +25,7 @@ test: install
 
 bench: install
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.nlu
 	$(BIN)/python -m bench.webhook --messages 20
 
 # Rasa 3.6 needs Python 3.10: its own virtual environment (about 2.7 GB), then the tests
