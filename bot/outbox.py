@@ -8,6 +8,7 @@ import random
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -74,6 +75,17 @@ def backoff(attempt: int, rng: random.Random = random._inst) -> float:  # type: 
     return delay / 2 + rng.uniform(0, delay / 2)
 
 
+@dataclass(frozen=True)
+class Claim:
+    """A row this worker claimed, with what sending it needs."""
+
+    row_id: int
+    channel: str
+    message_id: int | None
+    sensitive: bool
+    message: OutboundMessage | None  # None: WhatsApp needs a template the tenant lacks
+
+
 class OutboxRelay:
     """Sends due outbox rows through the channel adapters."""
 
@@ -86,7 +98,6 @@ class OutboxRelay:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self._last_reclaim: datetime | None = None
         self._tenants: dict[int, tuple[float, Tenant]] = {}
-        self._sent_marks: dict[int, tuple[int | None, bool]] = {}
         self.parallel = parallel
         self._executor: ThreadPoolExecutor | None = None
 
@@ -125,7 +136,7 @@ class OutboxRelay:
                              .order_by(OutboxItem.id).limit(limit))
             return [tuple(r) for r in rows]  # type: ignore[misc]
 
-    def _claim(self, row_id: int, now: datetime) -> tuple[str, OutboundMessage | None] | None:
+    def _claim(self, row_id: int, now: datetime) -> Claim | None:
         """Claim the row and build its message in one transaction; None if another worker won.
 
         Compare-and-set: of two workers, exactly one changes the row (SQLite and PostgreSQL).
@@ -139,8 +150,9 @@ class OutboxRelay:
                 return None
             row = s.get(OutboxItem, row_id)
             assert row is not None
-            self._sent_marks[row_id] = (row.message_id, bool((row.payload or {}).get("sensitive")))
-            return row.channel, self._outbound(s, row, now, self._tenant(s, row.tenant_id))
+            return Claim(row_id, row.channel, row.message_id,
+                         bool((row.payload or {}).get("sensitive")),
+                         self._outbound(s, row, now, self._tenant(s, row.tenant_id)))
 
     def _reclaim_stale(self, now: datetime) -> None:
         # A worker that died mid-send leaves its row in `sending`; after the lease it is retried.
@@ -150,10 +162,10 @@ class OutboxRelay:
             ).values(state=PENDING, claimed_by=None))
 
     def _deliver(self, row_id: int, now: datetime) -> bool:
-        claimed = self._claim(row_id, now)
-        if claimed is None:
+        claim = self._claim(row_id, now)
+        if claim is None:
             return False
-        channel, message = claimed
+        channel, message = claim.channel, claim.message
         if message is None:  # WhatsApp outside the window without a template
             return self._reroute_to_sms(row_id, "outside the 24-hour window, no template")
         adapter = self.channels.get(channel)
@@ -176,7 +188,7 @@ class OutboxRelay:
         if channel == "sms":
             encoding, parts = segments(message.text)
             metrics.SMS_SEGMENTS.labels(encoding).inc(parts)
-        return self._finish(row_id, provider_id=result.provider_message_id, status=result.status)
+        return self._mark_sent(claim, result.provider_message_id, result.status)
 
     def _refused(self, row_id: int, channel: str, exc: PermanentSendError) -> bool:
         if exc.code == OUTSIDE_WINDOW_ERROR and channel == "whatsapp":
@@ -266,25 +278,27 @@ class OutboxRelay:
                 s.execute(update(Customer).where(Customer.id == conv.customer_id)
                           .values(opted_out=True))
 
-    def _finish(self, row_id: int, *, provider_id: str | None = None, status: str = "sent",
-                error: str | None = None, permanent: bool = False, code: str | None = None,
-                retry_in: float | None = None, count: bool = True) -> bool:  # noqa: PLR0913
+    def _mark_sent(self, claim: Claim, provider_id: str, status: str) -> bool:
+        """The hot path in plain UPDATEs; a status callback that came first is kept."""
+        values: dict[str, Any] = {"state": SENT, "sent_at": self.clock.now(), "last_error": None,
+                                  "provider_message_id": provider_id}
+        if claim.sensitive:  # one-time codes do not stay in the outbox
+            values["payload"] = {"sensitive": True, "erased": True}
+        with self.db.session() as s:
+            s.execute(update(OutboxItem).where(OutboxItem.id == claim.row_id).values(**values))
+            if claim.message_id is not None:
+                s.execute(update(Message).where(Message.id == claim.message_id)
+                          .values(provider_message_id=provider_id))
+                s.execute(update(Message).where(
+                    Message.id == claim.message_id, Message.status.in_(lower_than(status)),
+                ).values(status=status))
+        return True
+
+    def _finish(self, row_id: int, *, error: str, permanent: bool = False,
+                code: str | None = None, retry_in: float | None = None, count: bool = True,
+                status: str = "failed") -> bool:
+        """A failed try: retry later with backoff, or dead-letter. Returns False."""
         now = self.clock.now()
-        message_id, sensitive = self._sent_marks.pop(row_id, (None, False))
-        if error is None:  # the hot path, in two plain UPDATEs
-            with self.db.session() as s:
-                values: dict[str, Any] = {"state": SENT, "sent_at": now, "last_error": None,
-                                          "provider_message_id": provider_id}
-                if sensitive:
-                    values["payload"] = {"sensitive": True, "erased": True}
-                s.execute(update(OutboxItem).where(OutboxItem.id == row_id).values(**values))
-                if message_id is not None:
-                    s.execute(update(Message).where(
-                        Message.id == message_id, Message.status.in_(lower_than(status)),
-                    ).values(status=status, provider_message_id=provider_id))
-                    s.execute(update(Message).where(Message.id == message_id).values(
-                        provider_message_id=provider_id))
-            return True
         with self.db.session() as s:
             row = s.get(OutboxItem, row_id)
             assert row is not None
@@ -296,7 +310,7 @@ class OutboxRelay:
                 row.state = DEAD
                 log.error("outbox %s dead after %s attempts: %s", row_id, row.attempts, error)
                 if message is not None:
-                    advance(message, "failed" if status == "sent" else status, code)
+                    advance(message, status, code)
             else:
                 row.state = PENDING
                 row.next_attempt_at = now + timedelta(
