@@ -17,7 +17,7 @@ from bot.demo import load_demo_data
 from bot.messages import InboundMessage
 from bot.runtime import build_runtime
 from bot.services.ports import Services
-from nlu import RuleBasedParser
+from nlu import BuiltinParser, RuleBasedParser
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -30,14 +30,17 @@ def row(name: str, values_ms: list[float], extra: str = "") -> str:
             f"{percentile(values_ms, 0.95):8.2f} | {max(values_ms):8.2f} | {extra:18} |")
 
 
-def bench_nlu(messages: list[str]) -> str:
-    parser = RuleBasedParser()
-    times = []
-    for text in messages:
-        started = time.perf_counter()
-        parser.parse(text)
-        times.append((time.perf_counter() - started) * 1000)
-    return row("nlu parse (builtin)", times)
+def bench_nlu(messages: list[str]) -> list[str]:
+    rows = []
+    for name, parser in (("nlu parse, built-in classifier", BuiltinParser.load()),
+                         ("nlu parse, keyword rules", RuleBasedParser())):
+        times = []
+        for text in messages:
+            started = time.perf_counter()
+            parser.parse(text)
+            times.append((time.perf_counter() - started) * 1000)
+        rows.append(row(name, times))
+    return rows
 
 
 def bench_engine(messages: list[str], tmp: Path) -> list[str]:
@@ -71,7 +74,8 @@ def main() -> None:
               f"{'throughput':18} |")
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
-    print(bench_nlu(messages))
+    for line in bench_nlu(messages):
+        print(line)
     with tempfile.TemporaryDirectory() as tmp:
         for line in bench_engine(messages, Path(tmp)):
             print(line)
