@@ -24,7 +24,7 @@ from nlu.entities import BOOKING_REF, NUMERIC_DATE, PLATE
 from nlu.training import DATA_DIR, Example, data_fingerprint, load_examples
 
 log = logging.getLogger(__name__)
-MODEL_VERSION = 2
+MODEL_VERSION = 3
 EMOJI = re.compile("[\U0001F300-\U0001FAFF\u2600-\u27BF]")
 
 
@@ -39,10 +39,13 @@ def normalise(text: str) -> str:
 
 
 def _features() -> FeatureUnion:
+    # n-gram ranges and C chosen by 5-fold cross-validation on the training data
+    # (char_wb 1-4 + words, C=20: 75.6% against 74.6% for 2-5 + word bigrams), never on the
+    # held-out set.
     return FeatureUnion([
-        ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True,
+        ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 4), sublinear_tf=True,
                                   min_df=1, dtype=np.float32)),
-        ("words", TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True,
+        ("words", TfidfVectorizer(analyzer="word", ngram_range=(1, 1), sublinear_tf=True,
                                   token_pattern=r"(?u)\b\w+\b", dtype=np.float32)),
     ])
 
