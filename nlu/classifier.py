@@ -95,6 +95,12 @@ class Models:
                      for _, vectorizer in self.features.transformer_list]
         return sparse.hstack(parts, format="csr")
 
+    def knows_a_word(self, text: str) -> bool:
+        """Whether any word of the message occurs in the training data (gibberish has none)."""
+        words = dict(self.features.transformer_list)["words"]
+        analyse = words.build_analyzer()
+        return any(token in words.vocabulary_ for token in analyse(normalise(text)))
+
     def intent(self, text: str, row: Any = None) -> tuple[str, float, list[tuple[str, float]]]:
         """Best intent, its probability, and the top three."""
         probs = self.intents.probabilities(self.vector(text) if row is None else row)
