@@ -86,8 +86,8 @@ def test_nlu_evaluate_prints_accuracy_per_intent_and_language(env, tmp_path):
     report = json.loads(run(["nlu", "evaluate", str(labelled), "--json"], env))
     assert report["n"] == 3 and report["accuracy"] == pytest.approx(0.667, abs=0.001)
     assert report["per_language"]["en"]["accuracy"] == 0.0
-    assert report["confusions"] == [{"expected": "greet", "predicted": "nlu_fallback",
-                                     "count": 1}]
+    assert report["confusions"] == [{"language": "en", "expected": "greet",
+                                     "predicted": "nlu_fallback", "count": 1}]
     assert "accuracy 0.667 on 3 messages" in run(["nlu", "evaluate", str(labelled)], env)
 
 
