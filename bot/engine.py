@@ -33,6 +33,7 @@ MAX_STORED_TEXT = 4096
 MAX_NLU_TEXT = 1000
 PAYLOADS = {"/yes": "affirm", "/no": "deny", "/agent": "human_agent", "/help": "help"}
 KEEP_IN_STAFF_MODE = frozenset({"opt_out", "opt_in", "delete_data"})
+TENANT_CACHE_SECONDS = 30.0
 
 
 class UnknownTenant(LookupError):
@@ -56,6 +57,7 @@ class Engine:
         self.db = db
         self.services = services
         self.after_commit = after_commit
+        self._tenant_ids: dict[str, tuple[float, int]] = {}
 
     def handle(self, inbound: InboundMessage) -> Receipt:
         """Record the message and process its conversation now (tests, CLI, embedded jobs)."""
@@ -106,13 +108,23 @@ class Engine:
 
     def _find_conversation(self, s: Session,
                            inbound: InboundMessage) -> tuple[int, str, str, int | None]:
-        tenant = self._tenant(s, inbound)
+        tenant_id = self._tenant_id(s, inbound)
         address = self._address(inbound)
         digest = crypto.lookup_hash(f"{inbound.channel}:{address}")
         found = s.scalar(select(Conversation.id).where(
-            Conversation.tenant_id == tenant.id, Conversation.channel == inbound.channel,
+            Conversation.tenant_id == tenant_id, Conversation.channel == inbound.channel,
             Conversation.address_hash == digest))
-        return tenant.id, address, digest, found
+        return tenant_id, address, digest, found
+
+    def _tenant_id(self, s: Session, inbound: InboundMessage) -> int:
+        """The tenant the message was sent to; cached briefly, every webhook asks."""
+        key = inbound.tenant_slug or inbound.to or ""
+        cached = self._tenant_ids.get(key)
+        if cached is not None and time.monotonic() - cached[0] < TENANT_CACHE_SECONDS:
+            return cached[1]
+        tenant_id = self._tenant(s, inbound).id
+        self._tenant_ids[key] = (time.monotonic(), tenant_id)
+        return tenant_id
 
     @staticmethod
     def _tenant(s: Session, inbound: InboundMessage) -> Tenant:
