@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 from typing import Any
 
@@ -50,12 +51,32 @@ def serve(port: int, host: str, access_log: bool) -> None:
         logging.getLogger("crms").warning("embedded mode: SQLite/one process, no Redis")
     else:
         for part in ("worker", "scheduler"):
-            children.append(subprocess.Popen([sys.executable, "-m", "bot.cli", part]))
+            children.append(subprocess.Popen([sys.executable, "-m", "bot.cli", part],
+                                             preexec_fn=_die_with_parent))
+    signal.signal(signal.SIGTERM, _stop)  # stop like Ctrl-C, so the children stop too
     try:
         run_simple(host, port, app, threaded=True, use_reloader=False)
+    except KeyboardInterrupt:
+        pass
     finally:
         for child in children:
             child.terminate()
+        for child in children:
+            child.wait(timeout=30)
+
+
+def _stop(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def _die_with_parent() -> None:
+    """Linux: the child gets SIGTERM when `serve` dies, even by SIGKILL."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 
 @main.command()

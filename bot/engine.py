@@ -146,8 +146,12 @@ class Engine:
             return phone
         return inbound.sender.strip()
 
-    def process_conversation(self, conversation_id: int) -> int:
-        """Handle every unprocessed inbound message of a conversation, in order, under its lock."""
+    def process_conversation(self, conversation_id: int, notify: bool = True) -> int:
+        """Handle every unprocessed inbound message of a conversation, in order, under its lock.
+
+        With `notify` the delivery worker is woken afterwards; an RQ job that sends the
+        conversation's replies itself passes False.
+        """
         handled = 0
         with self.services.locks.lock(f"conv:{conversation_id}"):
             while True:
@@ -167,7 +171,7 @@ class Engine:
                         self._fail(s, message_id)
                 metrics.HANDLING.observe(time.perf_counter() - started)
                 handled += 1
-        if handled:
+        if handled and notify:
             self.after_commit()
         return handled
 

@@ -101,14 +101,14 @@ class OutboxRelay:
         self.parallel = parallel
         self._executor: ThreadPoolExecutor | None = None
 
-    def run_once(self, limit: int = 100) -> int:
-        """Deliver what is due now; returns how many rows were sent."""
+    def run_once(self, limit: int = 100, conversation_id: int | None = None) -> int:
+        """Deliver what is due now (of one conversation, if given); returns how many were sent."""
         now = self.clock.now()
         if self._last_reclaim is None or abs((now - self._last_reclaim).total_seconds()) > 30:
             self._reclaim_stale(now)
             self._last_reclaim = now
         lanes: dict[tuple[int | None, str], list[int]] = {}
-        for row_id, conv_id, channel in self._due(now, limit):
+        for row_id, conv_id, channel in self._due(now, limit, conversation_id):
             lanes.setdefault((conv_id, channel), []).append(row_id)
         if len(lanes) <= 1 or self.parallel <= 1:
             return sum(self._deliver_lane(ids, now) for ids in lanes.values())
@@ -129,11 +129,14 @@ class OutboxRelay:
             self._executor = ThreadPoolExecutor(self.parallel, thread_name_prefix="crms-send")
         return self._executor
 
-    def _due(self, now: datetime, limit: int) -> list[tuple[int, int | None, str]]:
+    def _due(self, now: datetime, limit: int,
+             conversation_id: int | None = None) -> list[tuple[int, int | None, str]]:
+        query = (select(OutboxItem.id, OutboxItem.conversation_id, OutboxItem.channel)
+                 .where(OutboxItem.state == PENDING, OutboxItem.next_attempt_at <= now))
+        if conversation_id is not None:
+            query = query.where(OutboxItem.conversation_id == conversation_id)
         with self.db.session() as s:
-            rows = s.execute(select(OutboxItem.id, OutboxItem.conversation_id, OutboxItem.channel)
-                             .where(OutboxItem.state == PENDING, OutboxItem.next_attempt_at <= now)
-                             .order_by(OutboxItem.id).limit(limit))
+            rows = s.execute(query.order_by(OutboxItem.id).limit(limit))
             return [tuple(r) for r in rows]  # type: ignore[misc]
 
     def _claim(self, row_id: int, now: datetime) -> Claim | None:
