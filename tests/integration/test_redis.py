@@ -74,3 +74,49 @@ def test_inbound_goes_through_the_rq_queue(redis_client, config, services, demo)
         out = s.scalars(select(Message).where(Message.direction == "out")).one()
     assert out.body.startswith("Grüezi!")
     assert out.status == "sent"  # the relay job queued after commit delivered it
+
+
+def test_serve_with_redis_stops_its_worker_and_scheduler(redis_client, tmp_path):
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+    from pathlib import Path
+
+    from tests.envs import service_env
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = service_env()
+    env.update(CRMS_VAR_DIR=str(tmp_path), CRMS_DATABASE_URL=f"sqlite:///{tmp_path}/s.sqlite3",
+               CRMS_REDIS_URL=REDIS_URL)
+    bin_ = str(Path(sys.executable).parent / "crms-bot")
+    subprocess.run([bin_, "db", "upgrade"], env=env, check=True, capture_output=True)
+    serve = subprocess.Popen([bin_, "serve", "--port", str(port)], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        children: list[str] = []
+        for _ in range(300):
+            children = subprocess.run(["pgrep", "-P", str(serve.pid)], capture_output=True,
+                                      text=True).stdout.split()
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                if len(children) == 2:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.1)
+        assert len(children) == 2  # the RQ worker and the scheduler
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(timeout=30)
+        for pid in children:
+            for _ in range(100):
+                if not Path(f"/proc/{pid}").exists():
+                    break
+                time.sleep(0.1)
+            assert not Path(f"/proc/{pid}").exists(), f"child {pid} outlived serve"
+    finally:
+        if serve.poll() is None:
+            serve.kill()
