@@ -25,6 +25,7 @@ from bot.channels.base import (
 )
 from bot.db import Database
 from bot.delivery_status import advance, lower_than
+from bot.i18n import translate
 from bot.messages import Button, OutboundMessage
 from bot.models import Conversation, Customer, Message, OutboxItem, Tenant
 from bot.models.outbox import DEAD, PENDING, SENDING, SENT
@@ -242,12 +243,13 @@ class OutboxRelay:
             tenant = s.get(Tenant, row.tenant_id)
             if tenant is None or not tenant.sms_number:
                 row.state, row.last_error = DEAD, f"{reason}; tenant has no SMS number"
-                s.add(OutboxItem(tenant_id=row.tenant_id, conversation_id=row.conversation_id,
-                                 channel="staff",
-                                 address=(tenant.staff_chat_id if tenant else None) or "staff",
-                                 payload={"text": f"Undeliverable to renter (#{row.conversation_id}): "
-                                                  f"{(row.payload or {}).get('text', '')[:300]}"},
-                                 next_attempt_at=self.clock.now(), created_at=self.clock.now()))
+                if tenant is not None:  # flag it to staff, in the tenant's language
+                    text = translate("staff.undeliverable", tenant.default_language,
+                                     conv=row.conversation_id, reason=reason,
+                                     text=(row.payload or {}).get("text", "")[:300])
+                    enqueue(s, tenant_id=tenant.id, conversation_id=row.conversation_id,
+                            channel="staff", address=tenant.staff_chat_id or f"staff:{tenant.slug}",
+                            payload={"text": text}, now=self.clock.now(), transcript=False)
                 return False
             row.channel, row.state, row.claimed_by = "sms", PENDING, None
             row.payload = {**(row.payload or {}), "rerouted_from": "whatsapp",

@@ -70,7 +70,7 @@ class ReminderScheduler:
             assert reminder is not None
             booking = s.get(Booking, reminder.booking_id)
             assert booking is not None
-            reason = self._skip_reason(s, reminder, booking, now)
+            reason = self._skip_reason(reminder, booking, now)
             if reason is None and not self._send(s, reminder, booking, now):
                 reason = "renter opted out"
             if reason:
@@ -80,7 +80,7 @@ class ReminderScheduler:
             return True
 
     @staticmethod
-    def _skip_reason(s: Session, reminder: Reminder, booking: Booking, now: datetime) -> str | None:
+    def _skip_reason(reminder: Reminder, booking: Booking, now: datetime) -> str | None:
         if booking.status == "cancelled":
             return "booking cancelled"
         if now - reminder.due_at > TOO_LATE:

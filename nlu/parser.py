@@ -21,9 +21,9 @@ FALLBACK_THRESHOLD = 0.5  # of the keyword rules
 #: Chosen on the held-out set (nlu/tests/held_out.jsonl) and a list of gibberish: the lowest
 #: correct answer scores 0.219, a pasted URL 0.122. `crms-bot nlu evaluate` shows the effect.
 CLASSIFIER_THRESHOLD = 0.18
-HARD_RULES = frozenset({"opt_out", "opt_in"})  # carrier keywords: exact words, never guessed
 _COMPILED = {intent: (w, [re.compile(p) for p in pats]) for intent, (w, pats) in RULES.items()}
 _SHORT_FORMS = {"start": "opt_in", "unstop": "opt_in", "yes start": "opt_in"}
+_OPT_OUT_EXACT = [re.compile(RULES["opt_out"][1][0])]  # the single-word carrier keywords
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,14 @@ class NluResult:
                 "language": self.language, "entities": self.entities}
 
 
+def carrier_keyword(text: str) -> str | None:
+    """opt_out or opt_in for the carrier keywords (STOP, STOPP, ARRÊT, START, …), exact words."""
+    lowered = text.lower().strip()
+    if lowered in _SHORT_FORMS:
+        return _SHORT_FORMS[lowered]
+    return "opt_out" if any(p.search(lowered) for p in _OPT_OUT_EXACT) else None
+
+
 class RuleBasedParser:
     """Keyword-rule intent classifier with entity extraction and language detection."""
 
@@ -50,8 +58,9 @@ class RuleBasedParser:
         lowered = text.lower().strip()
         language, _ = detect(lowered)
         entities = ent.extract(text, today)
-        if lowered in _SHORT_FORMS:
-            return NluResult(_SHORT_FORMS[lowered], 0.99, language, entities)
+        keyword = carrier_keyword(text)
+        if keyword:
+            return NluResult(keyword, 0.99, language, entities)
         intent, confidence = self._intent(lowered)
         if intent is None and entities.get("booking_ref"):
             intent, confidence = "booking_status", 0.7
@@ -91,7 +100,6 @@ class BuiltinParser:
 
     def __init__(self, models: "Models") -> None:
         self.models = models
-        self.rules = RuleBasedParser()
 
     @classmethod
     def load(cls, cache_dir: "Path | None" = None) -> "BuiltinParser":
@@ -108,9 +116,9 @@ class BuiltinParser:
         today = today or date.today()
         text = "".join(ch for ch in text if ch.isprintable() or ch in "\n\t")[:2000]
         entities = ent.extract(text, today)
-        ruled = self.rules.parse(text, today)
-        if ruled.intent in HARD_RULES and ruled.confidence >= 0.99:
-            return NluResult(ruled.intent, ruled.confidence, self.language(text), entities)
+        keyword = carrier_keyword(text)
+        if keyword:
+            return NluResult(keyword, 0.99, self.language(text), entities)
         if not LATIN_LETTER.search(text) or not self.models.knows_a_word(text):
             # emoji only, digits, another script, or not one word the bot has seen: no guess
             return NluResult("nlu_fallback", 0.0, detect(text.lower())[0], entities)

@@ -96,3 +96,17 @@ def test_a_reminder_long_overdue_is_skipped_not_sent(runtime, demo, clock):
         state = s.scalar(select(Reminder.state).where(Reminder.kind == "pickup_24h",
                                                       Reminder.booking_id == 1))
     assert state == "skipped"
+
+
+def test_without_template_or_sms_number_staff_are_told(chat, runtime, clock, channels):
+    with runtime.db.session() as s:
+        s.scalar(select(Tenant).where(Tenant.slug == "alpenrent")).sms_number = None
+    chat("whatsapp", "+41791234502").say("ciao")
+    clock.set(clock.now().replace(day=10, hour=8, minute=0))
+    runtime.scheduler.run_once()
+    runtime.relay.run_once()
+    runtime.relay.run_once()
+    assert not [m for m in channels["whatsapp"].sent + channels["sms"].sent
+                if m.address == "+41791234502" and "Promemoria" in m.text]
+    flagged = [m.text for m in channels["staff"].sent if "nicht erreichbar" in m.text]
+    assert len(flagged) == 1 and "Promemoria: ritira Škoda Octavia" in flagged[0]
