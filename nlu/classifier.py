@@ -16,15 +16,17 @@ from typing import Any
 import numpy as np
 import sklearn
 from scipy import sparse
+from scipy.optimize import minimize_scalar
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import FeatureUnion
 
 from nlu.entities import BOOKING_REF, NUMERIC_DATE, PLATE
 from nlu.training import DATA_DIR, Example, data_fingerprint, load_examples
 
 log = logging.getLogger(__name__)
-MODEL_VERSION = 3
+MODEL_VERSION = 4
 EMOJI = re.compile("[\U0001F300-\U0001FAFF\u2600-\u27BF]")
 
 
@@ -57,6 +59,7 @@ class Head:
     classes: list[str]
     coef: np.ndarray
     intercept: np.ndarray
+    temperature: float = 1.0  # softmax temperature that calibrates the probabilities
 
     @classmethod
     def fit(cls, matrix: Any, labels: list[str], c: float) -> "Head":
@@ -68,7 +71,7 @@ class Head:
 
     def probabilities(self, row: Any) -> np.ndarray:
         """Class probabilities of one feature row."""
-        scores = np.asarray(row @ self.coef.T).ravel() + self.intercept
+        scores = (np.asarray(row @ self.coef.T).ravel() + self.intercept) / self.temperature
         scores = np.exp(scores - scores.max())
         return scores / scores.sum()  # type: ignore[no-any-return]
 
@@ -115,12 +118,40 @@ class Models:
         return self.languages.classes[best], float(probs[best])
 
 
+def calibrate(texts: list[str], labels: list[str], c: float, folds: int = 5) -> float:
+    """The softmax temperature that minimises the log loss of out-of-fold predictions.
+
+    Fitted on the training data only (cross-validation), never on the held-out set.
+    """
+    logits, truth = [], []
+    for train_idx, test_idx in StratifiedKFold(folds, shuffle=True, random_state=0).split(
+            texts, labels):
+        features = _features()
+        head = Head.fit(features.fit_transform([texts[i] for i in train_idx]),
+                        [labels[i] for i in train_idx], c)
+        matrix = features.transform([texts[i] for i in test_idx])
+        logits.append(np.asarray(matrix @ head.coef.T) + head.intercept)
+        truth += [head.classes.index(labels[i]) for i in test_idx]
+    scores, answers = np.vstack(logits), np.array(truth)
+
+    def log_loss(temperature: float) -> float:
+        scaled = scores / temperature
+        scaled = scaled - scaled.max(axis=1, keepdims=True)
+        log_probs = scaled - np.log(np.exp(scaled).sum(axis=1, keepdims=True))
+        return float(-log_probs[np.arange(len(answers)), answers].mean())
+
+    return float(minimize_scalar(log_loss, bounds=(0.05, 5.0), method="bounded").x)
+
+
 def train(examples: list[Example], fingerprint: str = "") -> Models:
-    """Fit the shared features and both heads on the examples."""
+    """Fit the shared features and both heads on the examples, the intent head calibrated."""
     texts = [normalise(e.text) for e in examples]
+    intents = [e.intent for e in examples]
     features = _features()
     matrix = features.fit_transform(texts)
-    return Models(features, Head.fit(matrix, [e.intent for e in examples], c=20.0),
+    intent_head = Head.fit(matrix, intents, c=20.0)
+    intent_head.temperature = calibrate(texts, intents, c=20.0)
+    return Models(features, intent_head,
                   Head.fit(matrix, [e.language for e in examples], c=10.0), fingerprint)
 
 

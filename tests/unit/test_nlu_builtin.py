@@ -126,3 +126,12 @@ def test_rasa_down_falls_back_to_the_builtin_backend(parser):
     backend = RasaParser("http://127.0.0.1:9", parser, timeout=0.5)
     assert backend.parse("Grüezi", TODAY).intent == "greet"
     assert backend.status() == "down (built-in answers)"
+
+
+def test_confidence_is_calibrated_on_held_back_training_folds(parser):
+    # The temperature comes from cross-validation on the training data; with it a clear
+    # message is near-certain and a half-understood one is not.
+    assert 0.2 < parser.models.intents.temperature < 1.0
+    assert parser.parse("wie hoch ist die Kaution?", TODAY).confidence > 0.9
+    vague = parser.parse("und dann?", TODAY)
+    assert vague.intent == "nlu_fallback" or vague.confidence < 0.9
