@@ -27,9 +27,10 @@ def create_app(config: Config | None = None, services: Services | None = None) -
     from handlers.errors import register_error_handlers
     from handlers.health import bp as health_bp
     from handlers.sandbox import bp as sandbox_bp
+    from handlers.telegram import bp as telegram_bp
     from handlers.twilio import bp as twilio_bp
 
-    for blueprint in (health_bp, api_bp, sandbox_bp, twilio_bp, documents_bp):
+    for blueprint in (health_bp, api_bp, sandbox_bp, twilio_bp, telegram_bp, documents_bp):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
     return app

@@ -123,10 +123,33 @@ def build_runtime(config: Config | None = None, services: Services | None = None
         from nlu.backend import make_parser
 
         services = Services(payments=build_payments(config), nlu=make_parser(config))
+    db = Database(config.database_url)
     if not services.channels:
-        services.channels = build_channels(config)
+        services.channels = build_channels(config, telegram_tokens=TenantTokens(db))
     services.public_url = config.public_url
     if redis_client is not None and services.locks.__class__.__name__ == "InProcessLocks":
         services.locks = RedisLocks(redis_client)
-    return Runtime(config=config, db=Database(config.database_url), services=services,
-                   redis=redis_client)
+    return Runtime(config=config, db=db, services=services, redis=redis_client)
+
+
+class TenantTokens:
+    """Each tenant's Telegram bot token, read from the database and kept for a minute."""
+
+    def __init__(self, db: Database, ttl: float = 60.0) -> None:
+        self.db = db
+        self.ttl = ttl
+        self._cache: dict[int, tuple[float, str | None]] = {}
+
+    def __call__(self, tenant_id: int) -> str | None:
+        """The token, or None when the tenant has no bot (sandbox)."""
+        import time
+
+        from bot.models import Tenant
+
+        cached = self._cache.get(tenant_id)
+        if cached is None or time.monotonic() - cached[0] > self.ttl:
+            with self.db.session() as s:
+                tenant = s.get(Tenant, tenant_id)
+                cached = (time.monotonic(), tenant.telegram_bot_token if tenant else None)
+            self._cache[tenant_id] = cached
+        return cached[1]

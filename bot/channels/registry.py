@@ -6,9 +6,11 @@ Each is the sandbox implementation while its credentials are unset.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from bot.channels.base import ChannelAdapter
 from bot.channels.sandbox import SandboxAdapter
+from bot.channels.telegram import TelegramAdapter
 from bot.channels.twilio import TwilioAdapter
 from bot.config import Config
 from bot.services.payments import PaymentGateway, SandboxPayments
@@ -17,9 +19,13 @@ log = logging.getLogger(__name__)
 CHANNELS = ("whatsapp", "sms", "telegram", "staff")
 
 
-def build_channels(config: Config) -> dict[str, ChannelAdapter]:
+def build_channels(config: Config, telegram_tokens: Callable[[int], str | None] | None = None,
+                   ) -> dict[str, ChannelAdapter]:
     """Adapters for every channel, real or sandbox."""
     adapters: dict[str, ChannelAdapter] = {name: SandboxAdapter(name) for name in CHANNELS}
+    if telegram_tokens is not None:  # per-tenant bots; tenants without a token stay sandbox
+        adapters["telegram"] = TelegramAdapter("telegram", telegram_tokens,
+                                               config.telegram_api_base)
     if config.twilio_sandbox:
         log.warning("SANDBOX MODE: WhatsApp and SMS go to /sandbox, not to Twilio "
                     "(TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN unset)")

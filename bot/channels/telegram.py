@@ -1,0 +1,97 @@
+"""Telegram through aiogram 3: one long-lived event loop owns every tenant's Bot.
+
+An aiogram Bot belongs to the loop it first ran on, so sending never uses `asyncio.run` per
+message: coroutines are handed to a loop running in its own thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.channels.base import PermanentSendError, SendResult, TransientSendError
+from bot.channels.sandbox import SandboxAdapter
+from bot.messages import OutboundMessage
+
+log = logging.getLogger(__name__)
+SEND_TIMEOUT = 20.0
+
+
+class TelegramAdapter:
+    """Sends with the tenant's own bot; tenants without a bot token stay in sandbox mode.
+
+    Args:
+        token_for: the tenant's bot token by tenant id (None: sandbox).
+        api_base: another Bot API server (CRMS_TELEGRAM_API_BASE), e.g. a local one in tests.
+
+    """
+
+    provider = "telegram"
+
+    def __init__(self, name: str, token_for: Callable[[int], str | None],
+                 api_base: str | None = None) -> None:
+        self.name = name
+        self.token_for = token_for
+        self.api_base = api_base
+        self.sandbox = SandboxAdapter(name)
+        self._bots: dict[str, Bot] = {}
+        self._loop = asyncio.new_event_loop()
+        threading.Thread(target=self._loop.run_forever, name="crms-telegram", daemon=True).start()
+
+    def _bot(self, token: str) -> Bot:
+        if token not in self._bots:
+            session = AiohttpSession(api=TelegramAPIServer.from_base(self.api_base)) \
+                if self.api_base else AiohttpSession()
+            self._bots[token] = Bot(token, session=session)
+        return self._bots[token]
+
+    def send(self, message: OutboundMessage) -> SendResult:
+        """Send text (with inline buttons) and a location pin when there is one."""
+        token = self.token_for(message.tenant_id) if message.tenant_id is not None else None
+        if not token:
+            return self.sandbox.send(message)
+        future = asyncio.run_coroutine_threadsafe(self._send(self._bot(token), message),
+                                                  self._loop)
+        try:
+            message_id = future.result(timeout=SEND_TIMEOUT)
+        except TelegramRetryAfter as exc:
+            raise TransientSendError(f"Telegram 429, retry after {exc.retry_after} s") from exc
+        except (TelegramNetworkError, TelegramServerError, TimeoutError) as exc:
+            raise TransientSendError(f"Telegram unavailable: {type(exc).__name__}") from exc
+        except TelegramAPIError as exc:
+            raise PermanentSendError(f"Telegram refused: {exc.message}") from exc
+        return SendResult(str(message_id), status="sent")
+
+    @staticmethod
+    async def _send(bot: Bot, message: OutboundMessage) -> int:
+        markup: Any = None
+        if message.buttons:
+            markup = InlineKeyboardMarkup(inline_keyboard=[
+                [InlineKeyboardButton(text=b.title, callback_data=b.payload[:64])]
+                for b in message.buttons])
+        sent = await bot.send_message(chat_id=int(message.address), text=message.text,
+                                      reply_markup=markup)
+        if message.location:
+            await bot.send_location(chat_id=int(message.address), latitude=message.location[0],
+                                    longitude=message.location[1])
+        return sent.message_id
+
+    def close(self) -> None:
+        """Close the bots' HTTP sessions and stop the loop."""
+        for bot in self._bots.values():
+            asyncio.run_coroutine_threadsafe(bot.session.close(), self._loop).result(5)
+        self._loop.call_soon_threadsafe(self._loop.stop)

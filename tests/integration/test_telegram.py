@@ -1,0 +1,118 @@
+"""Telegram: the tenant's secret on webhooks, updates parsed with aiogram, replies through a
+local Bot API server with the tenant's own bot."""
+
+import pytest
+from sqlalchemy import func, select
+
+from bot import create_app
+from bot.channels.registry import build_channels
+from bot.models import Message, Tenant
+from bot.runtime import TenantTokens
+from tests import fake_telegram
+
+TOKEN = "123456:TEST-token-of-alpenrent"
+SECRET = "alpenrent-webhook-secret_0123456789"
+
+
+@pytest.fixture
+def botapi():  # type: ignore[no-untyped-def]
+    api = fake_telegram.start()
+    yield api
+    api.close()
+
+
+@pytest.fixture
+def app(config, services, demo, botapi):  # type: ignore[no-untyped-def]
+    config.telegram_api_base = botapi.url
+    app = create_app(config, services)
+    runtime = app.extensions["crms"]
+    with runtime.db.session() as s:
+        tenant = s.scalar(select(Tenant).where(Tenant.slug == "alpenrent"))
+        tenant.telegram_bot_token, tenant.telegram_webhook_secret = TOKEN, SECRET
+    channels = build_channels(config, telegram_tokens=TenantTokens(runtime.db))
+    services.channels["telegram"] = channels["telegram"]
+    runtime.work.enqueue_conversation = runtime.engine.process_conversation  # handle at once
+    yield app
+    channels["telegram"].close()
+
+
+def update(update_id: int, text: str, chat_id: int = 777, language: str = "fr") -> dict:
+    return {"update_id": update_id, "message": {
+        "message_id": update_id, "date": 1800000000, "text": text,
+        "chat": {"id": chat_id, "type": "private", "first_name": "Chloé"},
+        "from": {"id": chat_id, "is_bot": False, "first_name": "Chloé", "language_code": language}}}
+
+
+def post(app, body, secret: str | None = SECRET):  # type: ignore[no-untyped-def]
+    headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret else {}
+    return app.test_client().post("/webhooks/telegram/alpenrent", json=body, headers=headers)
+
+
+def settle(app) -> None:  # type: ignore[no-untyped-def]
+    app.extensions["crms"].relay.run_once()
+
+
+@pytest.mark.parametrize("secret", [None, "wrong"])
+def test_wrong_or_missing_secret_is_403_and_stores_nothing(app, secret):
+    assert post(app, update(1, "bonjour"), secret).status_code == 403
+    with app.extensions["crms"].db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Message)) == 0
+
+
+def test_a_message_is_answered_by_the_tenants_bot_in_the_users_language(app, botapi):
+    assert post(app, update(10, "salut")).status_code == 200
+    settle(app)
+    [(token, method, args)] = botapi.calls
+    assert (token, method) == (TOKEN, "sendMessage")
+    assert int(args["chat_id"]) == 777
+    assert args["text"].startswith("Bonjour ! Je suis l'assistant de Alpen Rent AG")
+
+
+def test_a_resent_update_counts_once(app, botapi):
+    for _ in range(3):
+        assert post(app, update(11, "salut")).status_code == 200
+    settle(app)
+    assert len(botapi.sent()) == 1
+
+
+def test_buttons_are_inline_keyboards_and_a_press_comes_back_as_the_payload(app, botapi):
+    post(app, update(12, "je veux supprimer mes données"))
+    settle(app)
+    markup = botapi.sent()[0]["reply_markup"]
+    assert [row[0]["callback_data"] for row in markup["inline_keyboard"]] == ["/yes", "/no"]
+    press = {"update_id": 13, "callback_query": {
+        "id": "cb1", "chat_instance": "x", "data": "/no",
+        "from": {"id": 777, "is_bot": False, "first_name": "Chloé", "language_code": "fr"},
+        "message": {"message_id": 1, "date": 1800000000, "chat": {"id": 777, "type": "private"}}}}
+    assert post(app, press).status_code == 200
+    settle(app)
+    assert botapi.sent()[-1]["text"] == "D'accord, rien n'a été effacé."
+
+
+def test_unknown_update_types_and_garbage(app, botapi):
+    edited = {"update_id": 14, "edited_message": {**update(14, "salut")["message"],
+                                                  "edit_date": 1800000001}}
+    assert post(app, edited).status_code == 200  # a type the bot does not act on
+    assert post(app, {"not": "an update"}).status_code == 400
+    settle(app)
+    assert botapi.calls == []
+
+
+def test_429_retry_after_is_retried(app, botapi, clock):
+    botapi.retry_after(3)
+    post(app, update(15, "salut"))
+    settle(app)
+    clock.advance(seconds=30)
+    app.extensions["crms"].relay.run_once()
+    assert len(botapi.sent()) == 2  # the refused try and the one that went through
+
+
+def test_a_tenant_without_a_bot_stays_in_sandbox(app, botapi, runtime):
+    from bot.messages import OutboundMessage
+
+    adapter = app.extensions["crms"].services.channels["telegram"]
+    with runtime.db.session() as s:
+        other = s.scalar(select(Tenant).where(Tenant.slug == "lemanauto")).id
+    result = adapter.send(OutboundMessage("telegram", "555", "hello", tenant_id=other,
+                                          idempotency_key="k1"))
+    assert result.provider_message_id.startswith("SBX") and botapi.calls == []
