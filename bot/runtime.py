@@ -46,7 +46,10 @@ class EmbeddedWork:
             log.exception("embedded job failed")
 
     def start_loops(self) -> None:
-        """Delivery worker and scheduler as daemon threads of `serve`."""
+        """Delivery worker and scheduler as daemon threads of `serve` (and the NLU loaded)."""
+        warm_up = getattr(self.runtime.services.nlu, "warm_up", None)
+        if warm_up is not None:
+            warm_up()
         threading.Thread(target=self.delivery_loop, name="crms-outbox", daemon=True).start()
         threading.Thread(target=self.scheduler_loop, name="crms-scheduler", daemon=True).start()
 

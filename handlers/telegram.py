@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import hmac
 import logging
+from typing import Any
 
-from aiogram.types import Update
 from flask import Blueprint, abort, current_app, jsonify, request
 from pydantic import ValidationError
 
@@ -31,6 +31,8 @@ def update(slug: str):  # type: ignore[no-untyped-def]
     if not secret or not hmac.compare_digest(given.encode(), secret.encode()):
         metrics.WEBHOOKS_REJECTED.labels("telegram", "secret").inc()
         abort(403, description="wrong or missing secret token")
+    from aiogram.types import Update  # imported on the first update: aiogram is slow to load
+
     try:
         parsed = Update.model_validate(request.get_json(force=True, silent=False))
     except (ValidationError, ValueError, TypeError):
@@ -46,7 +48,7 @@ def update(slug: str):  # type: ignore[no-untyped-def]
     return jsonify(ok=True)
 
 
-def to_inbound(slug: str, parsed: Update) -> InboundMessage | None:
+def to_inbound(slug: str, parsed: Any) -> InboundMessage | None:
     """The renter's message in an update (a message or a button press), or None."""
     provider_id = f"{slug}:{parsed.update_id}"
     query = parsed.callback_query

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -67,9 +68,47 @@ class RasaParser:
         return "ok" if self._down_since is None else "down (built-in answers)"
 
 
-def make_parser(config: Config) -> BuiltinParser | RasaParser:
-    """The configured backend (CRMS_NLU_BACKEND)."""
+class LazyParser:
+    """Loads the configured backend on first use.
+
+    Commands that never parse a message (`company api-key`, `db upgrade`) do not pay for
+    scikit-learn and the model; `serve` and the workers warm it up in the background.
+    """
+
+    def warm_up(self) -> None:
+        """Load the backend on a background thread."""
+        threading.Thread(target=self.backend, name="crms-nlu-load", daemon=True).start()
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._parser: BuiltinParser | RasaParser | None = None
+        self._lock = threading.Lock()
+
+    def backend(self) -> BuiltinParser | RasaParser:
+        """The loaded backend."""
+        with self._lock:
+            if self._parser is None:
+                self._parser = load_backend(self.config)
+            return self._parser
+
+    def parse(self, text: str, today: date | None = None) -> NluResult:
+        """Understand one message."""
+        return self.backend().parse(text, today)
+
+    def status(self) -> str:
+        """The backend's state for /readyz."""
+        status = getattr(self.backend(), "status", None)
+        return status() if status else "ok"
+
+
+def load_backend(config: Config) -> BuiltinParser | RasaParser:
+    """The configured backend (CRMS_NLU_BACKEND), loaded now."""
     builtin = BuiltinParser.load(config.nlu_cache_dir or config.var_dir)
     if config.nlu_backend == "rasa":
         return RasaParser(config.rasa_url, builtin)
     return builtin
+
+
+def make_parser(config: Config) -> LazyParser:
+    """The configured backend, loaded on first use."""
+    return LazyParser(config)

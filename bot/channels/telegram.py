@@ -12,17 +12,6 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from aiogram import Bot
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
-from aiogram.exceptions import (
-    TelegramAPIError,
-    TelegramNetworkError,
-    TelegramRetryAfter,
-    TelegramServerError,
-)
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
-
 from bot.channels.base import PermanentSendError, SendResult, TransientSendError
 from bot.channels.sandbox import SandboxAdapter
 from bot.messages import OutboundMessage
@@ -48,11 +37,22 @@ class TelegramAdapter:
         self.token_for = token_for
         self.api_base = api_base
         self.sandbox = SandboxAdapter(name)
-        self._bots: dict[str, Bot] = {}
-        self._loop = asyncio.new_event_loop()
-        threading.Thread(target=self._loop.run_forever, name="crms-telegram", daemon=True).start()
+        self._bots: dict[str, Any] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
 
-    def _bot(self, token: str) -> Bot:
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        # started on first use: aiogram takes two seconds to import, most processes never send
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+            threading.Thread(target=self._loop.run_forever, name="crms-telegram",
+                             daemon=True).start()
+        return self._loop
+
+    def _bot(self, token: str) -> Any:
+        from aiogram import Bot
+        from aiogram.client.session.aiohttp import AiohttpSession
+        from aiogram.client.telegram import TelegramAPIServer
+
         if token not in self._bots:
             session = AiohttpSession(api=TelegramAPIServer.from_base(self.api_base)) \
                 if self.api_base else AiohttpSession()
@@ -64,8 +64,15 @@ class TelegramAdapter:
         token = self.token_for(message.tenant_id) if message.tenant_id is not None else None
         if not token:
             return self.sandbox.send(message)
+        from aiogram.exceptions import (
+            TelegramAPIError,
+            TelegramNetworkError,
+            TelegramRetryAfter,
+            TelegramServerError,
+        )
+
         future = asyncio.run_coroutine_threadsafe(self._send(self._bot(token), message),
-                                                  self._loop)
+                                                  self._running_loop())
         try:
             message_id = future.result(timeout=SEND_TIMEOUT)
         except TelegramRetryAfter as exc:
@@ -77,7 +84,9 @@ class TelegramAdapter:
         return SendResult(str(message_id), status="sent")
 
     @staticmethod
-    async def _send(bot: Bot, message: OutboundMessage) -> int:
+    async def _send(bot: Any, message: OutboundMessage) -> int:
+        from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+
         markup: Any = None
         if message.buttons:
             markup = InlineKeyboardMarkup(inline_keyboard=[
@@ -92,6 +101,8 @@ class TelegramAdapter:
 
     def close(self) -> None:
         """Close the bots' HTTP sessions and stop the loop."""
+        if self._loop is None:
+            return
         for bot in self._bots.values():
             asyncio.run_coroutine_threadsafe(bot.session.close(), self._loop).result(5)
         self._loop.call_soon_threadsafe(self._loop.stop)
