@@ -252,6 +252,47 @@ def company_list() -> None:
 
 
 @main.group()
+def telegram() -> None:
+    """Telegram bots of the tenants."""
+
+
+@telegram.command("set-webhook")
+@click.argument("slug")
+def telegram_set_webhook(slug: str) -> None:
+    """Register CRMS_PUBLIC_URL/webhooks/telegram/SLUG with the tenant's secret token."""
+    import asyncio
+
+    from aiogram import Bot
+    from aiogram.client.session.aiohttp import AiohttpSession
+    from aiogram.client.telegram import TelegramAPIServer
+
+    from bot.repository import tenant_by_slug
+
+    runtime = _runtime()
+    with runtime.db.session() as s:
+        tenant = tenant_by_slug(s, slug)
+        if tenant is None:
+            raise click.ClickException(f"no tenant {slug!r}")
+        if not tenant.telegram_bot_token:
+            raise click.ClickException(f"tenant {slug!r} has no Telegram bot token")
+        token, secret = tenant.telegram_bot_token, tenant.telegram_webhook_secret
+    url = f"{runtime.config.public_url}/webhooks/telegram/{slug}"
+    base = runtime.config.telegram_api_base
+
+    async def register() -> None:
+        session = AiohttpSession(api=TelegramAPIServer.from_base(base)) if base else None
+        bot = Bot(token, session=session) if session else Bot(token)
+        try:
+            await bot.set_webhook(url, secret_token=secret,
+                                  allowed_updates=["message", "callback_query"])
+        finally:
+            await bot.session.close()
+
+    asyncio.run(register())
+    click.echo(f"webhook set: {url}")
+
+
+@main.group()
 def reminders() -> None:
     """Reminders."""
 

@@ -62,6 +62,8 @@ def start() -> BotApi:
             api.calls.append((token, method, args))
             if api.script:
                 status, body = api.script.pop(0)
+            elif not method.startswith("send"):  # setWebhook, answerCallbackQuery, ...
+                status, body = 200, {"ok": True, "result": True}
             else:
                 status, body = 200, {"ok": True, "result": {
                     "message_id": len(api.calls), "date": int(time.time()),

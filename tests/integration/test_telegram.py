@@ -116,3 +116,39 @@ def test_a_tenant_without_a_bot_stays_in_sandbox(app, botapi, runtime):
     result = adapter.send(OutboundMessage("telegram", "555", "hello", tenant_id=other,
                                           idempotency_key="k1"))
     assert result.provider_message_id.startswith("SBX") and botapi.calls == []
+
+
+def test_set_webhook_registers_the_url_with_the_secret(botapi, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from cryptography.fernet import Fernet
+    from sqlalchemy import create_engine, text
+
+    from tests.envs import service_env
+
+    env = service_env()
+    key = Fernet.generate_key().decode()
+    env.update(CRMS_VAR_DIR=str(tmp_path), CRMS_DATABASE_URL=f"sqlite:///{tmp_path}/t.sqlite3",
+               CRMS_DATA_KEY=key, CRMS_TELEGRAM_API_BASE=botapi.url,
+               CRMS_PUBLIC_URL="https://bot.alpenrent.example")
+    bin_ = str(Path(sys.executable).parent / "crms-bot")
+    for args in (["db", "upgrade"], ["demo-data"]):
+        subprocess.run([bin_, *args], env=env, check=True, capture_output=True)
+    refused = subprocess.run([bin_, "telegram", "set-webhook", "alpenrent"], env=env,
+                             capture_output=True, text=True)
+    assert refused.returncode != 0 and "has no Telegram bot token" in refused.stderr
+    token = Fernet(key.encode()).encrypt(TOKEN.encode())
+    with create_engine(env["CRMS_DATABASE_URL"]).begin() as conn:
+        conn.execute(text("UPDATE tenants SET telegram_bot_token = :t WHERE slug = 'alpenrent'"),
+                     {"t": token})
+        secret = conn.execute(text("SELECT telegram_webhook_secret FROM tenants "
+                                   "WHERE slug = 'alpenrent'")).scalar()
+    done = subprocess.run([bin_, "telegram", "set-webhook", "alpenrent"], env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    [(used_token, _, args)] = [c for c in botapi.calls if c[1] == "setWebhook"]
+    assert used_token == TOKEN
+    assert args["url"] == "https://bot.alpenrent.example/webhooks/telegram/alpenrent"
+    assert args["secret_token"] == secret
