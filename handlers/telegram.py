@@ -27,6 +27,7 @@ def update(slug: str):  # type: ignore[no-untyped-def]
     with runtime.db.session() as s:
         tenant = tenant_by_slug(s, slug)
         secret = tenant.telegram_webhook_secret if tenant else None
+        tenant_id = tenant.id if tenant else 0
     given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
     if not secret or not hmac.compare_digest(given.encode(), secret.encode()):
         metrics.WEBHOOKS_REJECTED.labels("telegram", "secret").inc()
@@ -38,7 +39,7 @@ def update(slug: str):  # type: ignore[no-untyped-def]
     except (ValidationError, ValueError, TypeError):
         metrics.WEBHOOKS_REJECTED.labels("telegram", "malformed").inc()
         abort(400, description="not a Telegram update")
-    inbound = to_inbound(slug, parsed)
+    inbound = to_inbound(slug, tenant_id, parsed)
     if inbound is None:
         log.info("telegram update %s of type %s ignored", parsed.update_id, parsed.event_type)
         return jsonify(ok=True)
@@ -48,8 +49,11 @@ def update(slug: str):  # type: ignore[no-untyped-def]
     return jsonify(ok=True)
 
 
-def to_inbound(slug: str, parsed: Any) -> InboundMessage | None:
-    """The renter's message in an update (a message or a button press), or None."""
+def to_inbound(slug: str, tenant_id: int, parsed: Any) -> InboundMessage | None:
+    """The renter's message in an update (a message or a button press), or None.
+
+    Files are named `tg-file:<tenant id>:<file id>`: the tenant's bot fetches them later.
+    """
     provider_id = f"{slug}:{parsed.update_id}"
     query = parsed.callback_query
     if query is not None and query.message is not None:
@@ -63,10 +67,10 @@ def to_inbound(slug: str, parsed: Any) -> InboundMessage | None:
         return None
     media: tuple[Media, ...] = ()
     if message.photo:
-        largest = max(message.photo, key=lambda p: p.file_size or p.width * p.height)
-        media = (Media(f"tg-file:{largest.file_id}", "image/jpeg"),)
+        largest = max(message.photo, key=lambda p: p.width * p.height)
+        media = (Media(f"tg-file:{tenant_id}:{largest.file_id}", "image/jpeg"),)
     elif message.document is not None:
-        media = (Media(f"tg-file:{message.document.file_id}",
+        media = (Media(f"tg-file:{tenant_id}:{message.document.file_id}",
                        message.document.mime_type or "application/octet-stream"),)
     elif message.voice or message.video or message.location or message.sticker:
         media = (Media("", "unsupported"),)

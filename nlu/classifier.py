@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import pickle
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,22 +21,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import FeatureUnion
 
-from nlu.entities import BOOKING_REF, NUMERIC_DATE, PLATE
+from nlu.text import normalise
 from nlu.training import DATA_DIR, Example, data_fingerprint, load_examples
 
 log = logging.getLogger(__name__)
 MODEL_VERSION = 4
-EMOJI = re.compile("[\U0001F300-\U0001FAFF\u2600-\u27BF]")
-
-
-def normalise(text: str) -> str:
-    """Lower case, with references, dates, plates and numbers replaced by placeholders."""
-    text = BOOKING_REF.sub(" bookingref ", text)
-    text = PLATE.sub(" plate ", text)
-    text = NUMERIC_DATE.sub(" datum ", text)
-    text = re.sub(r"\d+", " 0 ", text)
-    text = EMOJI.sub(lambda m: f" emoji{ord(m.group(0)):x} ", text)
-    return re.sub(r"\s+", " ", text.lower()).strip()
 
 
 def _features() -> FeatureUnion:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from nlu import entities as ent
 from nlu.language import detect
 from nlu.rules import RULES
+from nlu.text import normalise
 
 if TYPE_CHECKING:
     from nlu.classifier import Models
@@ -88,6 +89,7 @@ class RuleBasedParser:
 
 
 _LOADED: dict[str, "BuiltinParser"] = {}
+PLACEHOLDERS = frozenset({"bookingref", "plate", "datum"})
 LATIN_LETTER = re.compile(r"[a-zA-ZÀ-ÖØ-öø-ÿ]")
 GREETING_PREFIX = re.compile(
     r"^\s*(grüezi( mitenand)?|grüessech|hoi( zäme)?|sali|salü|hallo|guten (morgen|tag|abend)|"
@@ -148,8 +150,8 @@ class BuiltinParser:
 
     def language(self, text: str, row: Any = None) -> str | None:
         """de, fr, it, en or rm; word lists decide short messages they know, else the model."""
-        words = re.findall(r"\w+", text.lower())
-        if not any(w.isalpha() for w in words):
+        words = [w for w in re.findall(r"\w+", normalise(text)) if w not in PLACEHOLDERS]
+        if not any(w.isalpha() for w in words):  # only a reference, a date, a number
             return None
         lexical, _ = detect(text.lower())
         if lexical is not None and (len(words) <= 3 or lexical == "rm"):

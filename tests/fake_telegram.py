@@ -18,6 +18,7 @@ class BotApi:
     httpd: ThreadingHTTPServer
     calls: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # token, method, args
     script: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    files: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # file_id -> (path, data)
 
     @property
     def url(self) -> str:
@@ -62,6 +63,11 @@ def start() -> BotApi:
             api.calls.append((token, method, args))
             if api.script:
                 status, body = api.script.pop(0)
+            elif method == "getFile" and args.get("file_id") in api.files:
+                path, data = api.files[args["file_id"]]
+                status, body = 200, {"ok": True, "result": {
+                    "file_id": args["file_id"], "file_unique_id": "u" + args["file_id"],
+                    "file_size": len(data), "file_path": path}}
             elif not method.startswith("send"):  # setWebhook, answerCallbackQuery, ...
                 status, body = 200, {"ok": True, "result": True}
             else:
@@ -75,6 +81,15 @@ def start() -> BotApi:
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+
+        def do_GET(self) -> None:  # noqa: N802  # /file/bot<token>/<path>
+            path = urlsplit(self.path).path.split("/", 3)[-1]
+            found = [data for p, data in api.files.values() if p == path]
+            self.send_response(200 if found else 404)
+            self.send_header("Content-Length", str(len(found[0]) if found else 0))
+            self.end_headers()
+            if found:
+                self.wfile.write(found[0])
 
     httpd.RequestHandlerClass = Handler
     threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02},

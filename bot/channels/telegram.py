@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import mimetypes
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from bot.channels.base import PermanentSendError, SendResult, TransientSendError
 from bot.channels.sandbox import SandboxAdapter
-from bot.messages import OutboundMessage
+from bot.messages import FetchedMedia, OutboundMessage
 
 log = logging.getLogger(__name__)
 SEND_TIMEOUT = 20.0
+MAX_FILE_BYTES = 20 * 1024 * 1024  # what the Bot API lets bots download
 
 
 class TelegramAdapter:
@@ -98,6 +100,34 @@ class TelegramAdapter:
             await bot.send_location(chat_id=int(message.address), latitude=message.location[0],
                                     longitude=message.location[1])
         return sent.message_id
+
+    def fetch_media(self, url: str) -> FetchedMedia:
+        """Download a file the renter sent (getFile, then the file URL), 20 MB at most."""
+        try:
+            _, tenant, file_id = url.split(":", 2)
+            token = self.token_for(int(tenant))
+        except ValueError:
+            return FetchedMedia("", None, "not a Telegram file")
+        if not token:
+            return FetchedMedia("", None, "tenant has no Telegram bot")
+        future = asyncio.run_coroutine_threadsafe(self._download(self._bot(token), file_id),
+                                                  self._running_loop())
+        try:
+            return future.result(timeout=SEND_TIMEOUT)
+        except Exception as exc:  # noqa: BLE001 - any failure: the renter is asked again
+            return FetchedMedia("", None, f"error:{type(exc).__name__}")
+
+    @staticmethod
+    async def _download(bot: Any, file_id: str) -> FetchedMedia:
+        info = await bot.get_file(file_id)
+        if (info.file_size or 0) > MAX_FILE_BYTES:
+            return FetchedMedia("", None, "too_large")
+        data = await bot.download_file(info.file_path)
+        content = data.getvalue()
+        if len(content) > MAX_FILE_BYTES:
+            return FetchedMedia("", None, "too_large")
+        kind = mimetypes.guess_type(info.file_path or "")[0] or "application/octet-stream"
+        return FetchedMedia(kind, content)
 
     def close(self) -> None:
         """Close the bots' HTTP sessions and stop the loop."""

@@ -152,3 +152,27 @@ def test_set_webhook_registers_the_url_with_the_secret(botapi, tmp_path):
     assert used_token == TOKEN
     assert args["url"] == "https://bot.alpenrent.example/webhooks/telegram/alpenrent"
     assert args["secret_token"] == secret
+
+
+def test_a_licence_photo_is_fetched_with_the_tenants_bot(app, botapi, chat):
+    from bot.models import LicenceCheck
+
+    chat("whatsapp", "+41791234504").say("bonjour")  # Chloé is identified on WhatsApp…
+    jpeg = b"\xff\xd8\xff\xe0" + b"licence" * 100
+    botapi.files["AgADphoto"] = ("photos/file_1.jpg", jpeg)
+    body = update(20, "")
+    body["message"].pop("text")
+    body["message"]["photo"] = [
+        {"file_id": "AgADsmall", "file_unique_id": "s", "width": 90, "height": 60, "file_size": 900},
+        {"file_id": "AgADphoto", "file_unique_id": "b", "width": 1280, "height": 800,
+         "file_size": len(jpeg)}]
+    post(app, body)  # …and on Telegram must identify first: the photo waits for that
+    post(app, update(21, "CR-48216 30.01.1996"))
+    body["update_id"] = 22
+    post(app, body)
+    settle(app)
+    with app.extensions["crms"].db.session() as s:
+        check = s.scalars(select(LicenceCheck)).one()
+        assert check.image == jpeg and check.content_type == "image/jpeg"
+    assert any(c[1] == "getFile" and c[2]["file_id"] == "AgADphoto" for c in botapi.calls)
+    assert botapi.sent()[-1]["text"].startswith("Merci, nous avons reçu votre permis de conduire")
