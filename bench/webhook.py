@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,16 +25,12 @@ from cryptography.fernet import Fernet
 from twilio.request_validator import RequestValidator
 
 from tests import fake_twilio
+from tests.envs import free_port
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN
 
 BIN = Path(sys.executable).parent / "crms-bot"
 TEXTS = ["Grüezi", "hilfe", "wie hoch ist die Kaution?", "danke", "Wann habt ihr offen?"]
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def rss_mb(pid: int) -> float:

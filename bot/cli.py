@@ -91,9 +91,7 @@ def worker() -> None:
 
     import bot.jobs
 
-    warm_up = getattr(runtime.services.nlu, "warm_up", None)
-    if warm_up is not None:
-        warm_up()
+    runtime.warm_up_nlu()
     # Jobs run in this process (no fork per job), on the runtime built once here.
     bot.jobs.set_runtime(runtime)
     SimpleWorker(["crms"], connection=runtime.redis).work(with_scheduler=False)

@@ -47,9 +47,7 @@ class EmbeddedWork:
 
     def start_loops(self) -> None:
         """Delivery worker and scheduler as daemon threads of `serve` (and the NLU loaded)."""
-        warm_up = getattr(self.runtime.services.nlu, "warm_up", None)
-        if warm_up is not None:
-            warm_up()
+        self.runtime.warm_up_nlu()
         threading.Thread(target=self.delivery_loop, name="crms-outbox", daemon=True).start()
         threading.Thread(target=self.scheduler_loop, name="crms-scheduler", daemon=True).start()
 
@@ -104,6 +102,12 @@ class Runtime:
     relay: OutboxRelay = field(init=False)
     scheduler: ReminderScheduler = field(init=False)
     work: Any = field(init=False)
+
+    def warm_up_nlu(self) -> None:
+        """Load the NLU in the background when it loads lazily, so the first renter does not wait."""
+        warm_up = getattr(self.services.nlu, "warm_up", None)
+        if warm_up is not None:
+            warm_up()
 
     def __post_init__(self) -> None:
         self.engine = Engine(self.db, self.services, after_commit=lambda: self.work.wake_outbox())

@@ -10,6 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.envs import send_json
+
 
 @dataclass
 class BotApi:
@@ -75,12 +77,7 @@ def start() -> BotApi:
                     "message_id": len(api.calls), "date": int(time.time()),
                     "chat": {"id": int(args.get("chat_id", 0)), "type": "private"},
                     "text": args.get("text", "")}}
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_json(self, status, body)
 
         def do_GET(self) -> None:  # noqa: N802  # /file/bot<token>/<path>
             path = urlsplit(self.path).path.split("/", 3)[-1]

@@ -7,13 +7,14 @@ It speaks Twilio's REST shapes (form-encoded requests, JSON resources, error bod
 from __future__ import annotations
 
 import base64
-import json
 import secrets
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.envs import send_json
 
 ACCOUNT_SID = "AC" + "0" * 30 + "42"
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
@@ -107,12 +108,7 @@ def _handler(server: Server, role: str) -> type[BaseHTTPRequestHandler]:
             return record
 
         def _json(self, status: int, body: dict[str, Any]) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_json(self, status, body)
 
         def _authorised(self, record: Recorded) -> bool:
             expected = "Basic " + base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()

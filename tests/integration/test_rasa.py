@@ -4,7 +4,6 @@ Rasa needs Python 3.10 and 2.7 GB; without CRMS_RASA_BIN this test is skipped an
 """
 
 import os
-import socket
 import subprocess
 import time
 import urllib.request
@@ -16,6 +15,7 @@ import pytest
 from nlu import BuiltinParser
 from nlu.backend import RasaParser
 from nlu.rasa_export import export
+from tests.envs import free_port
 
 RASA = os.environ.get("CRMS_RASA_BIN")
 pytestmark = [
@@ -24,11 +24,6 @@ pytestmark = [
                                         "(Python 3.10) into .venv-rasa and runs this test"),
 ]
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

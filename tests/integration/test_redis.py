@@ -78,17 +78,14 @@ def test_inbound_goes_through_the_rq_queue(redis_client, config, services, demo)
 
 def test_serve_with_redis_stops_its_worker_and_scheduler(redis_client, tmp_path):
     import signal
-    import socket
     import subprocess
     import sys
     import urllib.request
     from pathlib import Path
 
-    from tests.envs import service_env
+    from tests.envs import free_port, service_env
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     env = service_env()
     env.update(CRMS_VAR_DIR=str(tmp_path), CRMS_DATABASE_URL=f"sqlite:///{tmp_path}/s.sqlite3",
                CRMS_REDIS_URL=REDIS_URL)

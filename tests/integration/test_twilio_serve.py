@@ -1,7 +1,6 @@
 """End to end: `crms-bot serve` as a process, signed webhooks like Twilio's, replies read from
 the local Twilio server."""
 
-import socket
 import subprocess
 import sys
 import time
@@ -16,16 +15,11 @@ from sqlalchemy import create_engine, text
 from twilio.request_validator import RequestValidator
 
 from tests import fake_twilio
-from tests.envs import service_env
+from tests.envs import free_port, service_env
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN
 
 BIN = Path(sys.executable).parent / "crms-bot"
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

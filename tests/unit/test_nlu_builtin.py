@@ -12,6 +12,7 @@ from nlu import BuiltinParser
 from nlu.backend import RasaParser
 from nlu.classifier import load_or_train
 from nlu.training import DATA_DIR, load_examples
+from tests.envs import send_json
 
 TODAY = date(2027, 3, 8)
 
@@ -98,12 +99,7 @@ class FakeRasa:
                                                            "confidence": 0.91},
                           "entities": [], "intent_ranking": [
                               {"name": "ask_deposit", "confidence": 0.91}]}
-                data = json.dumps(answer).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                send_json(self, 200, answer)
 
         self.asked: list[str] = []
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
