@@ -78,6 +78,21 @@ class Service:
             except OSError:
                 time.sleep(0.05)
 
+    def warm_up(self) -> None:
+        """Wait until the NLU is loaded and one message went through, so runs measure work."""
+        import json
+
+        for _ in range(600):
+            try:
+                with urllib.request.urlopen(self.base + "/readyz", timeout=5) as response:
+                    if json.loads(response.read()).get("checks", {}).get("nlu", "ok") == "ok":
+                        break
+            except OSError:  # 503 while a dependency is still starting
+                pass
+            time.sleep(0.1)
+        latencies: list[float] = []
+        renter(self, "+41790000000", 2, latencies, [])
+
     def post(self, params: dict[str, str]) -> None:
         url = self.base + "/webhooks/twilio"
         signature = RequestValidator(AUTH_TOKEN).compute_signature(url, params)
@@ -144,6 +159,7 @@ def main() -> None:
     for name, env in modes:
         service = Service(env, args.workers)
         try:
+            service.warm_up()
             for i, concurrency in enumerate((1, 8, 32)):
                 rate, lat, lost = run(service, concurrency, args.messages, offset=i * 1000)
                 print(f"| {name:34} | {concurrency:7} | {len(lat):5} | {rate:7.1f} | "

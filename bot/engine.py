@@ -153,16 +153,22 @@ class Engine:
         conversation's replies itself passes False.
         """
         handled = 0
+        pending: list[int] | None = None  # read once: a later message brings its own job
         with self.services.locks.lock(f"conv:{conversation_id}"):
             while True:
                 started = time.perf_counter()
                 message_id = None
                 try:
                     with self.db.session() as s:
-                        message_id = self._next_pending(s, conversation_id)
-                        if message_id is None:
+                        if pending is None:
+                            pending = self._pending(s, conversation_id)
+                        if not pending:
                             break
-                        self._process(s, message_id)
+                        message_id = pending.pop(0)
+                        msg = s.get(Message, message_id)
+                        if msg is None or msg.processed_at is not None:
+                            continue
+                        self._process(s, msg)
                 except Exception:
                     log.exception("handling message %s failed; renter gets an apology", message_id)
                     if message_id is None:
@@ -176,10 +182,10 @@ class Engine:
         return handled
 
     @staticmethod
-    def _next_pending(s: Session, conversation_id: int) -> int | None:
-        return s.scalar(select(Message.id).where(
+    def _pending(s: Session, conversation_id: int) -> list[int]:
+        return list(s.scalars(select(Message.id).where(
             Message.conversation_id == conversation_id, Message.direction == "in",
-            Message.processed_at.is_(None)).order_by(Message.id).limit(1))
+            Message.processed_at.is_(None)).order_by(Message.id)))
 
     def pending_conversations(self) -> list[int]:
         """Conversations with inbound messages not yet handled (recovery after a crash)."""
@@ -195,17 +201,16 @@ class Engine:
         return Context(session=s, tenant=tenant, conversation=conv, services=self.services,
                        now=self.services.clock.now())
 
-    def _process(self, s: Session, message_id: int) -> None:
-        msg = s.get(Message, message_id)
-        assert msg is not None
+    def _process(self, s: Session, msg: Message) -> None:
         ctx = self._context(s, msg)
         conv = ctx.conversation
         conv.last_inbound_at = msg.created_at
         turn = self._understand(ctx, msg)
-        msg.intent, msg.language = turn.intent, conv.language
         self._dispatch(ctx, turn, msg)
-        self._write(ctx)
+        # all of the message's changes in one UPDATE, flushed with the replies
+        msg.intent, msg.language = turn.intent, conv.language
         msg.processed_at, msg.status = ctx.now, "processed"
+        self._write(ctx)
 
     def _fail(self, s: Session, message_id: int) -> None:
         msg = s.get(Message, message_id)

@@ -23,9 +23,7 @@ def runtime() -> Runtime:
 
 def process_inbound(conversation_id: int) -> int:
     """Handle a conversation's unprocessed messages and send its replies (one job, not two)."""
-    handled = runtime().engine.process_conversation(conversation_id, notify=False)
-    runtime().relay.run_once(conversation_id=conversation_id)
-    return handled
+    return runtime().answer(conversation_id)
 
 
 def relay_outbox() -> int:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session
 
 from bot import metrics
@@ -85,6 +85,7 @@ class Claim:
     message_id: int | None
     sensitive: bool
     message: OutboundMessage | None  # None: WhatsApp needs a template the tenant lacks
+    conversation_id: int | None = None
 
 
 class OutboxRelay:
@@ -108,37 +109,61 @@ class OutboxRelay:
         if self._last_reclaim is None or abs((now - self._last_reclaim).total_seconds()) > 30:
             self._reclaim_stale(now)
             self._last_reclaim = now
-        lanes: dict[tuple[int | None, str], list[int]] = {}
-        for row_id, conv_id, channel in self._due(now, limit, conversation_id):
-            lanes.setdefault((conv_id, channel), []).append(row_id)
+        lanes: dict[tuple[int | None, str], list[Claim]] = {}
+        for claim in self._claim_due(now, limit, conversation_id):
+            lanes.setdefault((claim.conversation_id, claim.channel), []).append(claim)
         if len(lanes) <= 1 or self.parallel <= 1:
-            return sum(self._deliver_lane(ids, now) for ids in lanes.values())
+            return sum(self._deliver_lane(claims) for claims in lanes.values())
         # Renters in parallel (provider round trips overlap), each renter's messages in order.
-        return sum(self._pool().map(lambda ids: self._deliver_lane(ids, now), lanes.values()))
+        return sum(self._pool().map(self._deliver_lane, lanes.values()))
 
-    def _deliver_lane(self, row_ids: list[int], now: datetime) -> int:
-        """One renter's due rows in order; stop at the first that fails."""
-        sent = 0
-        for row_id in row_ids:
-            if not self._deliver(row_id, now):
-                break
-            sent += 1
-        return sent
+    def _deliver_lane(self, claims: list[Claim]) -> int:
+        """One renter's claimed rows in order; at the first failure the rest go back unsent."""
+        for sent, claim in enumerate(claims):
+            if not self._send_claimed(claim):
+                self._release([c.row_id for c in claims[sent + 1:]])
+                return sent
+        return len(claims)
 
     def _pool(self) -> ThreadPoolExecutor:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(self.parallel, thread_name_prefix="crms-send")
         return self._executor
 
-    def _due(self, now: datetime, limit: int,
-             conversation_id: int | None = None) -> list[tuple[int, int | None, str]]:
-        query = (select(OutboxItem.id, OutboxItem.conversation_id, OutboxItem.channel)
-                 .where(OutboxItem.state == PENDING, OutboxItem.next_attempt_at <= now))
+    def _claim_due(self, now: datetime, limit: int,
+                   conversation_id: int | None = None) -> list[Claim]:
+        """Claim up to `limit` due rows in one transaction, oldest first.
+
+        One UPDATE over the due rows: of two workers each row goes to exactly one (on
+        PostgreSQL the inner select skips rows another worker holds locked).
+        """
+        due = (select(OutboxItem.id)
+               .where(OutboxItem.state == PENDING, OutboxItem.next_attempt_at <= now))
         if conversation_id is not None:
-            query = query.where(OutboxItem.conversation_id == conversation_id)
+            due = due.where(OutboxItem.conversation_id == conversation_id)
+        due = due.order_by(OutboxItem.id).limit(limit)
+        if self.db.is_postgres:
+            due = due.with_for_update(skip_locked=True)
         with self.db.session() as s:
-            rows = s.execute(query.order_by(OutboxItem.id).limit(limit))
-            return [tuple(r) for r in rows]  # type: ignore[misc]
+            rows = s.scalars(update(OutboxItem).where(
+                OutboxItem.id.in_(due.scalar_subquery()), OutboxItem.state == PENDING,
+            ).values(state=SENDING, claimed_by=self.worker_id, claimed_at=now)
+              .returning(OutboxItem), execution_options={"synchronize_session": False}).all()
+            return [self._claimed(s, row, now) for row in sorted(rows, key=lambda r: r.id)]
+
+    def _claimed(self, s: Session, row: OutboxItem, now: datetime) -> Claim:
+        return Claim(row.id, row.channel, row.message_id, bool((row.payload or {}).get("sensitive")),
+                     self._outbound(s, row, now, self._tenant(s, row.tenant_id)),
+                     row.conversation_id)
+
+    def _release(self, row_ids: list[int]) -> None:
+        """Put claimed rows back untouched (an earlier message of the same renter failed)."""
+        if row_ids:
+            with self.db.session() as s:
+                s.execute(update(OutboxItem).where(
+                    OutboxItem.id.in_(row_ids), OutboxItem.state == SENDING,
+                ).values(state=PENDING, claimed_by=None),
+                    execution_options={"synchronize_session": False})
 
     def _claim(self, row_id: int, now: datetime) -> Claim | None:
         """Claim the row and build its message in one transaction; None if another worker won.
@@ -154,9 +179,7 @@ class OutboxRelay:
                 return None
             row = s.get(OutboxItem, row_id)
             assert row is not None
-            return Claim(row_id, row.channel, row.message_id,
-                         bool((row.payload or {}).get("sensitive")),
-                         self._outbound(s, row, now, self._tenant(s, row.tenant_id)))
+            return self._claimed(s, row, now)
 
     def _reclaim_stale(self, now: datetime) -> None:
         # A worker that died mid-send leaves its row in `sending`; after the lease it is retried.
@@ -167,9 +190,10 @@ class OutboxRelay:
 
     def _deliver(self, row_id: int, now: datetime) -> bool:
         claim = self._claim(row_id, now)
-        if claim is None:
-            return False
-        channel, message = claim.channel, claim.message
+        return False if claim is None else self._send_claimed(claim)
+
+    def _send_claimed(self, claim: Claim) -> bool:
+        row_id, channel, message = claim.row_id, claim.channel, claim.message
         if message is None:  # WhatsApp outside the window without a template
             return self._reroute_to_sms(row_id, "outside the 24-hour window, no template")
         adapter = self.channels.get(channel)
@@ -292,11 +316,10 @@ class OutboxRelay:
         with self.db.session() as s:
             s.execute(update(OutboxItem).where(OutboxItem.id == claim.row_id).values(**values))
             if claim.message_id is not None:
+                forward = case((Message.status.in_(lower_than(status)), status),
+                               else_=Message.status)
                 s.execute(update(Message).where(Message.id == claim.message_id)
-                          .values(provider_message_id=provider_id))
-                s.execute(update(Message).where(
-                    Message.id == claim.message_id, Message.status.in_(lower_than(status)),
-                ).values(status=status))
+                          .values(provider_message_id=provider_id, status=forward))
         return True
 
     def _finish(self, row_id: int, *, error: str, permanent: bool = False,

@@ -32,7 +32,7 @@ class EmbeddedWork:
 
     def enqueue_conversation(self, conversation_id: int) -> None:
         """Handle a conversation's new messages soon, off the request thread."""
-        self.pool.submit(self._safe, self.runtime.engine.process_conversation, conversation_id)
+        self.pool.submit(self._safe, self.runtime.answer, conversation_id)
 
     def wake_outbox(self) -> None:
         """Tell the delivery loop there is something to send."""
@@ -102,6 +102,16 @@ class Runtime:
     relay: OutboxRelay = field(init=False)
     scheduler: ReminderScheduler = field(init=False)
     work: Any = field(init=False)
+
+    def answer(self, conversation_id: int) -> int:
+        """Handle a conversation's unprocessed messages, then send its replies (one job).
+
+        The delivery loop (or the next relay job) still picks up whatever this leaves, such
+        as a retry; replies do not wait for it.
+        """
+        handled = self.engine.process_conversation(conversation_id, notify=False)
+        self.relay.run_once(conversation_id=conversation_id)
+        return handled
 
     def warm_up_nlu(self) -> None:
         """Load the NLU in the background when it loads lazily, so the first renter does not wait."""

@@ -7,6 +7,7 @@ few seconds and cached on disk (var/), so `serve` loads it in well under a secon
 from __future__ import annotations
 
 import logging
+import math
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,9 +78,42 @@ class Models:
     def vector(self, text: str) -> Any:
         """The feature row of a message (computed once, used by both heads).
 
-        The vectorizers are called directly: FeatureUnion's joblib dispatch and sklearn's
-        input validation cost more than the features themselves for a single message.
+        The same TF-IDF as the fitted vectorizers (sublinear tf, idf, l2 per block), computed
+        from their vocabularies and weights: sklearn's transform costs more in input checks
+        than the features themselves for a single message. `reference_vector` is the slow
+        twin the tests compare it with.
         """
+        document = normalise(text)
+        indices: list[int] = []
+        values: list[float] = []
+        offset = 0
+        for analyse, vocabulary, idf, width in self._blocks():
+            counts: dict[int, int] = {}
+            for token in analyse(document):
+                index = vocabulary.get(token)
+                if index is not None:
+                    counts[index] = counts.get(index, 0) + 1
+            block = [(1.0 + math.log(n)) * idf[i] for i, n in counts.items()]
+            norm = math.sqrt(sum(v * v for v in block)) or 1.0
+            indices.extend(offset + i for i in counts)
+            values.extend(v / norm for v in block)
+            offset += width
+        return sparse.csr_matrix((np.asarray(values, dtype=np.float32), indices, [0, len(indices)]),
+                                 shape=(1, offset))
+
+    def _blocks(self) -> list[tuple[Any, dict[str, int], list[float], int]]:
+        blocks = self.__dict__.get("_blocks_cache")
+        if blocks is None:
+            blocks = [(vec.build_analyzer(), vec.vocabulary_, vec.idf_.tolist(), len(vec.idf_))
+                      for _, vec in self.features.transformer_list]
+            self.__dict__["_blocks_cache"] = blocks
+        return blocks
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_blocks_cache"}
+
+    def reference_vector(self, text: str) -> Any:
+        """The feature row as sklearn computes it (what `vector` must equal)."""
         document = [normalise(text)]
         with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
             parts = [vectorizer.transform(document)

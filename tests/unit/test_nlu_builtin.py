@@ -131,3 +131,15 @@ def test_confidence_is_calibrated_on_held_back_training_folds(parser):
     assert parser.parse("wie hoch ist die Kaution?", TODAY).confidence > 0.9
     vague = parser.parse("und dann?", TODAY)
     assert vague.intent == "nlu_fallback" or vague.confidence < 0.9
+
+
+def test_fast_features_equal_sklearns_for_every_held_out_message(parser):
+    """The hand-rolled TF-IDF row is the fitted vectorizers' row, value for value."""
+    models = parser.models
+    texts = [json.loads(line)["text"] for line in
+             (DATA_DIR.parent / "tests" / "held_out.jsonl").read_text().splitlines() if line]
+    texts += ["", "   ", "Grüezi!!! 😀", "x" * 1000, "ÄÖÜ éàè çñ"]
+    for text in texts:
+        fast, slow = models.vector(text), models.reference_vector(text)
+        assert fast.shape == slow.shape
+        assert abs(fast - slow).max() < 1e-5 if slow.nnz or fast.nnz else True, text
