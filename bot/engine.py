@@ -13,13 +13,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot import crypto, metrics
+from bot import crypto, metrics, staff
 from bot.db import Database
-from bot.documents import link
+from bot.documents import link, store
 from bot.i18n import ZURICH
 from bot.language import choose_language
 from bot.messages import FetchedMedia, InboundMessage, Media, Reply
-from bot.models import Conversation, Customer, Document, Message, OutboxItem, Tenant
+from bot.models import Conversation, Customer, Document, Message, Tenant
 from bot.outbox import enqueue
 from bot.rendering import Rendered, render
 from bot.repository import customers_by_phone, normalise_phone, tenant_by_number, tenant_by_slug
@@ -32,7 +32,11 @@ log = logging.getLogger(__name__)
 MAX_STORED_TEXT = 4096
 MAX_NLU_TEXT = 1000
 PAYLOADS = {"/yes": "affirm", "/no": "deny", "/agent": "human_agent", "/help": "help"}
+# What the bot still answers while staff hold the conversation: consent first, and an
+# accident or breakdown (when the NLU is sure) gets the emergency instructions at once.
 KEEP_IN_STAFF_MODE = frozenset({"opt_out", "opt_in", "delete_data"})
+URGENT_IN_STAFF_MODE = frozenset({"report_problem"})
+URGENT_CONFIDENCE = 0.85
 TENANT_CACHE_SECONDS = 30.0
 
 
@@ -288,8 +292,9 @@ class Engine:
 
     def _dispatch(self, ctx: Context, turn: Turn, msg: Message) -> None:
         conv = ctx.conversation
-        if conv.staff_mode and turn.intent not in KEEP_IN_STAFF_MODE:
-            ctx.notify_staff("staff.relay", text=turn.text or "-")
+        urgent = turn.intent in URGENT_IN_STAFF_MODE and turn.confidence >= URGENT_CONFIDENCE
+        if conv.staff_mode and turn.intent not in KEEP_IN_STAFF_MODE and not urgent:
+            ctx.notify_staff("staff.relay", text=self._relay_text(ctx, turn))
             return
         if turn.intent.startswith("_"):
             key = {"_too_long": "input.too_long", "_media": "input.media_unsupported"}
@@ -305,6 +310,22 @@ class Engine:
                 break
             intent, ctx.resume_intent = ctx.resume_intent, None
             self._start(ctx, Turn(turn.text, intent, turn.confidence, turn.entities, turn.language))
+
+    @staticmethod
+    def _relay_text(ctx: Context, turn: Turn) -> str:
+        """The renter's words for staff; a photo or PDF as a signed link that expires."""
+        parts = [turn.text] if turn.text else []
+        for attachment in turn.attachments:
+            if attachment.data is None:
+                parts.append(f"[{attachment.content_type or 'file'}: {attachment.problem}]")
+                continue
+            kind = attachment.content_type.split("/")[-1] or "bin"
+            document = store(ctx.session, ctx.tenant.id, f"renter-{ctx.conversation.id}.{kind}",
+                             attachment.content_type, attachment.data, ctx.now,
+                             booking_id=ctx.conversation.booking_id)
+            parts.append(f"📎 {link(ctx.services.public_url, document)}")
+        parts += [f"[{m.content_type}]" for m in turn.media if not m.readable]
+        return "\n".join(parts) or "-"
 
     @staticmethod
     def _start(ctx: Context, turn: Turn) -> None:
@@ -323,11 +344,7 @@ class Engine:
         for reply in ctx.replies:
             self._write_reply(ctx, reply)
         for note in ctx.staff_notes:
-            rendered = render(Reply(note.key, note.params), tenant.default_language, "staff")
-            ctx.session.add(OutboxItem(
-                tenant_id=tenant.id, conversation_id=conv.id, channel="staff",
-                address=tenant.staff_chat_id or f"staff:{tenant.slug}",
-                payload={"text": rendered.text}, next_attempt_at=ctx.now, created_at=ctx.now))
+            staff.post(ctx.session, tenant, conv, ctx.now, note.key, **note.params)
 
     def _write_reply(self, ctx: Context, reply: Reply) -> None:
         channel = reply.channel or ctx.conversation.channel

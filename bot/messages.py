@@ -78,6 +78,12 @@ class OutboundMessage:
     sender: str | None = None  # the tenant's number (E.164) the message goes out from
     template: tuple[str, dict[str, str]] | None = None  # (ContentSid, variables) for WhatsApp
     media_urls: tuple[str, ...] = ()
+    # staff group only: the renter's topic (created under `topic_name` when there is none yet),
+    # or a reaction on a staff member's message instead of text
+    thread_id: int | None = None
+    topic_name: str | None = None
+    reaction: str | None = None
+    react_to: int | None = None
 
 
 @dataclass(frozen=True)

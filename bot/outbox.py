@@ -8,7 +8,7 @@ import random
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,7 +25,6 @@ from bot.channels.base import (
 )
 from bot.db import Database
 from bot.delivery_status import advance, lower_than
-from bot.i18n import translate
 from bot.messages import Button, OutboundMessage
 from bot.models import Conversation, Customer, Message, OutboxItem, Tenant
 from bot.models.outbox import DEAD, PENDING, SENDING, SENT
@@ -70,6 +69,14 @@ def enqueue(session: Session, *, tenant_id: int, conversation_id: int | None, ch
     return row
 
 
+def conv_topic(session: Session, row: OutboxItem) -> int | None:
+    """The staff topic of the row's conversation, if it has one yet."""
+    if row.conversation_id is None:
+        return None
+    return session.scalar(select(Conversation.staff_topic_id)
+                          .where(Conversation.id == row.conversation_id))
+
+
 def backoff(attempt: int, rng: random.Random = random._inst) -> float:  # type: ignore[attr-defined]
     """Seconds to wait before try `attempt + 1`: exponential, capped, with jitter."""
     delay = min(MAX_DELAY, BASE_DELAY * 2 ** max(0, attempt - 1))
@@ -86,6 +93,7 @@ class Claim:
     sensitive: bool
     message: OutboundMessage | None  # None: WhatsApp needs a template the tenant lacks
     conversation_id: int | None = None
+    echo: bool = False  # a staff reply: its delivery is shown back in the staff topic
 
 
 class OutboxRelay:
@@ -152,9 +160,10 @@ class OutboxRelay:
             return [self._claimed(s, row, now) for row in sorted(rows, key=lambda r: r.id)]
 
     def _claimed(self, s: Session, row: OutboxItem, now: datetime) -> Claim:
-        return Claim(row.id, row.channel, row.message_id, bool((row.payload or {}).get("sensitive")),
+        payload = row.payload or {}
+        return Claim(row.id, row.channel, row.message_id, bool(payload.get("sensitive")),
                      self._outbound(s, row, now, self._tenant(s, row.tenant_id)),
-                     row.conversation_id)
+                     row.conversation_id, echo="staff_message_id" in payload)
 
     def _release(self, row_ids: list[int]) -> None:
         """Put claimed rows back untouched (an earlier message of the same renter failed)."""
@@ -203,11 +212,19 @@ class OutboxRelay:
         if not breaker.allow():
             return self._finish(row_id, error="circuit open", retry_in=breaker.retry_in() + 1,
                                 count=False)
+        if channel == "staff" and message.thread_id is None and claim.conversation_id:
+            message = replace(message, thread_id=self._staff_topic(claim.conversation_id))
         try:
             result = adapter.send(message)
         except PermanentSendError as exc:
             return self._refused(row_id, channel, exc)
-        except (TransientSendError, OSError, TimeoutError) as exc:
+        except TransientSendError as exc:
+            if exc.retry_in is not None:  # rate limited: wait as told, not a failure
+                return self._finish(row_id, error=str(exc), retry_in=exc.retry_in, count=False)
+            breaker.record_failure()
+            metrics.SEND_FAILURES.labels(channel).inc()
+            return self._finish(row_id, error=f"{type(exc).__name__}: {exc}")
+        except (OSError, TimeoutError) as exc:
             breaker.record_failure()
             metrics.SEND_FAILURES.labels(channel).inc()
             return self._finish(row_id, error=f"{type(exc).__name__}: {exc}")
@@ -216,7 +233,22 @@ class OutboxRelay:
         if channel == "sms":
             encoding, parts = segments(message.text)
             metrics.SMS_SEGMENTS.labels(encoding).inc(parts)
+        if result.thread_id is not None and result.thread_id != message.thread_id:
+            self._remember_topic(claim.conversation_id, result.thread_id)
         return self._mark_sent(claim, result.provider_message_id, result.status)
+
+    def _staff_topic(self, conversation_id: int) -> int | None:
+        """The renter's topic in the staff group, read at send time (an earlier row made it)."""
+        with self.db.session() as s:
+            return s.scalar(select(Conversation.staff_topic_id)
+                            .where(Conversation.id == conversation_id))
+
+    def _remember_topic(self, conversation_id: int | None, thread_id: int) -> None:
+        if conversation_id is not None:
+            with self.db.session() as s:
+                s.execute(update(Conversation).where(Conversation.id == conversation_id)
+                          .values(staff_topic_id=thread_id),
+                          execution_options={"synchronize_session": False})
 
     def _refused(self, row_id: int, channel: str, exc: PermanentSendError) -> bool:
         if exc.code == OUTSIDE_WINDOW_ERROR and channel == "whatsapp":
@@ -257,7 +289,10 @@ class OutboxRelay:
             buttons=tuple(Button(t, p) for t, p in payload.get("buttons") or []),
             location=tuple(location) if location else None,  # type: ignore[arg-type]
             idempotency_key=f"outbox-{row.id}", tenant_id=row.tenant_id, sender=sender,
-            template=template, media_urls=tuple(payload.get("media_urls") or ()))
+            template=template, media_urls=tuple(payload.get("media_urls") or ()),
+            topic_name=payload.get("topic_name"), reaction=payload.get("reaction"),
+            react_to=payload.get("react_to"),
+            thread_id=conv_topic(s, row) if row.channel == "staff" else None)
 
     def _reroute_to_sms(self, row_id: int, reason: str) -> bool:
         """Send by SMS instead (the renter's WhatsApp number is a phone number)."""
@@ -268,12 +303,12 @@ class OutboxRelay:
             if tenant is None or not tenant.sms_number:
                 row.state, row.last_error = DEAD, f"{reason}; tenant has no SMS number"
                 if tenant is not None:  # flag it to staff, in the tenant's language
-                    text = translate("staff.undeliverable", tenant.default_language,
-                                     conv=row.conversation_id, reason=reason,
-                                     text=(row.payload or {}).get("text", "")[:300])
-                    enqueue(s, tenant_id=tenant.id, conversation_id=row.conversation_id,
-                            channel="staff", address=tenant.staff_chat_id or f"staff:{tenant.slug}",
-                            payload={"text": text}, now=self.clock.now(), transcript=False)
+                    from bot.staff import post
+
+                    conv = s.get(Conversation, row.conversation_id) if row.conversation_id else None
+                    if conv is not None:
+                        post(s, tenant, conv, self.clock.now(), "staff.undeliverable",
+                             reason=reason, text=(row.payload or {}).get("text", "")[:300])
                 return False
             row.channel, row.state, row.claimed_by = "sms", PENDING, None
             row.payload = {**(row.payload or {}), "rerouted_from": "whatsapp",
@@ -320,6 +355,11 @@ class OutboxRelay:
                                else_=Message.status)
                 s.execute(update(Message).where(Message.id == claim.message_id)
                           .values(provider_message_id=provider_id, status=forward))
+                message = s.get(Message, claim.message_id) if claim.echo else None
+                if message is not None:
+                    from bot.staff import echo_status
+
+                    echo_status(s, message, status, self.clock.now())
         return True
 
     def _finish(self, row_id: int, *, error: str, permanent: bool = False,

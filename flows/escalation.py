@@ -1,26 +1,20 @@
 """Escalation: hand the conversation to staff (asked for, a reported problem, not understood).
 
-Staff hold the conversation until they hand it back; while they do, the renter's messages are
-relayed to the staff chat (the staff side of the relay arrives with the Telegram channel).
+Staff hold the conversation until they hand it back (`/close`); while they do, the renter's
+messages are relayed into the renter's topic in the staff group (bot/staff.py).
 """
 
 from __future__ import annotations
 
-from bot.messages import MsgKey
+from bot import staff
 from flows.base import Context, Flow, Turn
 from flows.trip_info import opening_hours
 
 
-def hand_over(ctx: Context, reason: str, text: str) -> None:
-    """Mark the conversation for staff and tell them why."""
-    conv = ctx.conversation
-    conv.staff_mode = True
-    conv.fallback_count = 0
+def hand_over(ctx: Context, reason: str, urgent: bool = False) -> None:
+    """Leave the flow and give the conversation to staff, with the summary in its topic."""
     ctx.finish()
-    booking = ctx.booking
-    ctx.notify_staff("staff.handover", ref=booking.ref if booking else "-",
-                     reason=MsgKey(f"reason.{reason}"), text=text[:500] or "-")
-    ctx.audit("conversation.handover", "conversation", conv.id, reason=reason)
+    staff.escalate(ctx.session, ctx.tenant, ctx.conversation, ctx.now, reason, urgent=urgent)
 
 
 class HumanAgentFlow(Flow):
@@ -34,7 +28,7 @@ class HumanAgentFlow(Flow):
         if ctx.conversation.staff_mode:
             ctx.say("agent.already")
             return
-        hand_over(ctx, "asked", turn.text)
+        hand_over(ctx, "asked")
         ctx.say("agent.handover", hours=opening_hours(ctx))
 
 
@@ -46,17 +40,14 @@ class ReportProblemFlow(Flow):
 
     def start(self, ctx: Context, turn: Turn) -> None:
         """Give the emergency numbers and alert staff urgently."""
-        booking = ctx.booking
-        ctx.conversation.staff_mode = True
-        ctx.finish()
-        ctx.say("problem.reported")
-        ctx.notify_staff("staff.problem", ref=booking.ref if booking else "-",
-                         text=turn.text[:500] or "-")
-        ctx.audit("conversation.problem_reported", "conversation", ctx.conversation.id)
+        tenant = ctx.tenant
+        emergency = tenant.setting("emergency_phone") or tenant.setting("phone") or "-"
+        ctx.say("problem.reported", emergency=emergency)
+        hand_over(ctx, "problem", urgent=True)
 
 
 class FallbackFlow(Flow):
-    """Not understood: ask to rephrase once, then offer staff."""
+    """Not understood: ask to rephrase once; the second time in a row a person takes over."""
 
     name = "fallback"
     intents = ("nlu_fallback",)
@@ -68,5 +59,5 @@ class FallbackFlow(Flow):
         if conv.fallback_count < 2:
             ctx.say("fallback.rephrase")
             return
-        conv.fallback_count = 0
-        ctx.say("fallback.offer_staff", buttons=(("button.yes", "/agent"), ("button.no", "/no")))
+        hand_over(ctx, "not_understood")
+        ctx.say("fallback.handover", hours=opening_hours(ctx))

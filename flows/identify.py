@@ -10,7 +10,8 @@ import hashlib
 import hmac
 from datetime import date, datetime, timedelta
 
-from bot.messages import MsgKey, Reply
+from bot import staff
+from bot.messages import Reply
 from bot.repository import booking_by_ref, current_booking, customers_by_phone, normalise_phone
 from flows.base import Context, Flow, Turn
 
@@ -146,7 +147,7 @@ class IdentifyFlow(Flow):
         conv.failed_attempts = 0
         ctx.finish()
         ctx.say("identify.locked", buttons=STAFF_BUTTON)
-        ctx.notify_staff("staff.handover", ref="-", reason=MsgKey("reason.identify_locked"), text="-")
+        staff.escalate(ctx.session, ctx.tenant, conv, ctx.now, "identify_locked", hold=False)
 
     def verified(self, ctx: Context, customer_id: int, booking_id: int,
                  announce: bool = True) -> None:

@@ -36,10 +36,19 @@ class SendResult:
 
     provider_message_id: str
     status: str = "sent"
+    thread_id: int | None = None  # the staff topic the message went to (created on first use)
 
 
 class TransientSendError(Exception):
-    """The provider failed in a way worth retrying (timeout, 5xx, 429)."""
+    """The provider failed in a way worth retrying (timeout, 5xx, 429).
+
+    `retry_in`: the provider said when (Telegram's retry_after) or a rate limit will allow it;
+    such a wait is not counted as a failed attempt.
+    """
+
+    def __init__(self, message: str, retry_in: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_in = retry_in
 
 
 class PermanentSendError(Exception):

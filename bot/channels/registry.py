@@ -26,6 +26,7 @@ def build_channels(config: Config, telegram_tokens: Callable[[int], str | None] 
     if telegram_tokens is not None:  # per-tenant bots; tenants without a token stay sandbox
         adapters["telegram"] = TelegramAdapter("telegram", telegram_tokens,
                                                config.telegram_api_base)
+        adapters["staff"] = adapters["telegram"].for_staff()  # type: ignore[attr-defined]
     if config.twilio_sandbox:
         log.warning("SANDBOX MODE: WhatsApp and SMS go to /sandbox, not to Twilio "
                     "(TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN unset)")

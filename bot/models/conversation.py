@@ -31,6 +31,13 @@ class Conversation(Base):
     state: Mapped[str | None] = mapped_column(String(32))
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     staff_mode: Mapped[bool] = mapped_column(default=False)
+    # the staff side: why and when it was escalated, who holds it, its topic in the staff group
+    escalation_reason: Mapped[str | None] = mapped_column(String(32))
+    escalated_at: Mapped[datetime | None]
+    announced_at: Mapped[datetime | None]
+    urgent: Mapped[bool] = mapped_column(default=False)
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    staff_topic_id: Mapped[int | None] = mapped_column(index=True)
     fallback_count: Mapped[int] = mapped_column(default=0)
     failed_attempts: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None]

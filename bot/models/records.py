@@ -96,3 +96,15 @@ class Document(Base):
     data: Mapped[bytes] = mapped_column(EncryptedBytes)
     expires_at: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ProcessedEvent(Base):
+    """A provider event handled once (staff updates from Telegram, Stripe events)."""
+
+    __tablename__ = "processed_events"
+    __table_args__ = (UniqueConstraint("source", "event_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(64))
+    event_id: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -85,8 +85,8 @@ def test_human_agent_hands_over_and_relays(chat):
     renter = chat("whatsapp", "+41791234503")
     assert "asked a member of our team" in renter.say("can I talk to a human please")[0]
     staff = renter.staff_texts()
-    assert staff[0].startswith("Gespräch #1 (whatsapp) braucht eine Person")
-    assert "Grund: Mieter möchte eine Person" in staff[0]
+    assert staff[0].startswith("🔔 #1 (whatsapp): Mieter möchte eine Person")
+    assert "👤 can I talk to a human please" in staff[0]  # the last messages, for context
     assert renter.say("the car is blue, right?") == []  # the bot stays quiet
     assert renter.staff_texts() == ["#1 Mieter: the car is blue, right?"]
     assert renter.conversation.staff_mode is True
@@ -96,7 +96,10 @@ def test_report_problem_gives_emergency_numbers_and_alerts_staff(chat):
     renter = chat("whatsapp", "+41791234504")
     reply = renter.say("bonjour j'ai eu un accident 😟")[0]
     assert "144" in reply and "117" in reply
-    assert any(t.startswith("DRINGEND") and "accident" in t for t in renter.staff_texts())
+    assert "+41 44 555 01 00" in reply  # the tenant's own emergency line
+    alert = renter.staff_texts()[0]
+    assert alert.startswith("🚨 #") and "Unfall oder Panne" in alert and "accident" in alert
+    assert renter.conversation.urgent and renter.conversation.staff_mode
 
 
 def test_not_understood_twice_offers_staff(chat):

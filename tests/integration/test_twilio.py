@@ -2,6 +2,7 @@
 
 import io
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from PIL import Image
@@ -245,7 +246,9 @@ def test_429_and_5xx_are_retried_with_backoff_then_sent(app, twilio, clock):
 
 def test_repeated_failures_open_the_circuit_and_readyz_shows_it(app, twilio, clock):
     twilio.fail_next(500, 20500, "Internal error", times=5)
-    app.extensions["crms"].relay.parallel = 1  # one at a time: which try meets the open circuit is fixed
+    runtime = app.extensions["crms"]  # one at a time: which try meets the open circuit is fixed
+    runtime.relay.parallel = 1
+    runtime.work.pool = ThreadPoolExecutor(max_workers=1)
     client = app.test_client()
     for i in range(6):
         signed_post(client, "/webhooks/twilio", whatsapp("Grüezi", sid=f"SM{i:032d}",
