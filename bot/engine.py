@@ -292,7 +292,8 @@ class Engine:
 
     def _dispatch(self, ctx: Context, turn: Turn, msg: Message) -> None:
         conv = ctx.conversation
-        urgent = turn.intent in URGENT_IN_STAFF_MODE and turn.confidence >= URGENT_CONFIDENCE
+        urgent = (turn.intent in URGENT_IN_STAFF_MODE and turn.confidence >= URGENT_CONFIDENCE
+                  and not conv.urgent)  # once urgent, staff read the rest in the relay
         if conv.staff_mode and turn.intent not in KEEP_IN_STAFF_MODE and not urgent:
             ctx.notify_staff("staff.relay", text=self._relay_text(ctx, turn))
             return

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from bot import staff
 from bot.db import Database
 from bot.i18n import format_when
 from bot.models import Booking, Customer, Reminder, Tenant
@@ -50,13 +51,18 @@ class ReminderScheduler:
         self.clock = clock
 
     def run_once(self, limit: int = 200) -> int:
-        """Fire every due reminder once; returns how many went to the outbox."""
+        """Fire every due reminder once, and re-announce unclaimed escalations to staff.
+
+        Returns how many messages went to the outbox.
+        """
         now = self.clock.now()
         with self.db.session() as s:
             due = list(s.scalars(select(Reminder.id).where(
                 Reminder.state == "planned", Reminder.due_at <= now,
             ).order_by(Reminder.due_at).limit(limit)))
-        return sum(1 for reminder_id in due if self._fire(reminder_id, now))
+        fired = sum(1 for reminder_id in due if self._fire(reminder_id, now))
+        with self.db.session() as s:
+            return fired + staff.reannounce(s, now)
 
     def _fire(self, reminder_id: int, now: datetime) -> bool:
         with self.db.session() as s:

@@ -181,6 +181,25 @@ def echo_status(session: Session, message: Message, status: str, now: datetime,
                   react_to=origin)
 
 
+def act(db: Any, now: datetime, given: StaffInput, event: tuple[str, str] | None = None) -> str:
+    """Apply a staff message in its own transaction; `event` (source, id) makes it count once."""
+    from sqlalchemy.exc import IntegrityError
+
+    from bot.models import ProcessedEvent
+
+    try:
+        with db.session() as s:
+            if event is not None:
+                s.add(ProcessedEvent(source=event[0], event_id=event[1]))
+                s.flush()
+            tenant = s.get(Tenant, given.tenant_id)
+            if tenant is None:
+                return "ignored"
+            return StaffDesk(s, tenant, now).handle(given)
+    except IntegrityError:
+        return "duplicate"
+
+
 @dataclass(frozen=True)
 class StaffInput:
     """A staff member's message, from the Telegram staff group or the sandbox desk."""
@@ -304,7 +323,7 @@ class StaffDesk:
                       translate("staff.help", self.tenant.default_language))
             return "help"
         conv.language, conv.language_source = language, "staff"
-        post(self.session, self.tenant, conv, self.now, "staff.language_set", language=language)
+        post(self.session, self.tenant, conv, self.now, "staff.language_set", lang=language)
         self._audit(conv, given, "staff.language", language=language)
         return "language"
 

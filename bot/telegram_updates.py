@@ -11,12 +11,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
 from bot import metrics
 from bot.messages import InboundMessage, Media
-from bot.models import ProcessedEvent, Tenant
-from bot.staff import StaffDesk, StaffInput
+from bot.models import Tenant
+from bot.staff import StaffInput, act
 
 log = logging.getLogger(__name__)
 
@@ -77,16 +75,11 @@ def handle_staff(runtime: Any, bot: TenantBot, update_id: int, message: Any) -> 
         topic_id=message.message_thread_id if message.is_topic_message else None,
         reply_to=str(reply_to.message_id) if reply_to is not None else None,
         message_id=message.message_id)
-    try:
-        with runtime.db.session() as s:
-            s.add(ProcessedEvent(source=f"telegram:{bot.slug}", event_id=str(update_id)))
-            s.flush()
-            tenant = s.get(Tenant, bot.id)
-            assert tenant is not None
-            done = StaffDesk(s, tenant, runtime.services.clock.now()).handle(given)
-    except IntegrityError:
+    done = act(runtime.db, runtime.services.clock.now(), given,
+               event=(f"telegram:{bot.slug}", str(update_id)))
+    if done == "duplicate":
         metrics.DUPLICATES.labels("staff").inc()
-        return "duplicate"
+        return done
     log.info("staff update %s: %s", update_id, done)
     runtime.work.wake_outbox()
     return done

@@ -21,6 +21,13 @@ class BotApi:
     calls: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)  # token, method, args
     script: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     files: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # file_id -> (path, data)
+    webhook_url: str = ""
+    updates: list[dict[str, Any]] = field(default_factory=list)  # what getUpdates hands out
+    topics: dict[int, str] = field(default_factory=dict)  # message_thread_id -> name
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def fail_next(self, description: str, code: int = 400) -> None:
+        self.script.append((code, {"ok": False, "error_code": code, "description": description}))
 
     @property
     def url(self) -> str:
@@ -62,9 +69,30 @@ def start() -> BotApi:
             for key in ("reply_markup",):
                 if isinstance(args.get(key), str):
                     args[key] = json.loads(args[key])
-            api.calls.append((token, method, args))
-            if api.script:
-                status, body = api.script.pop(0)
+            with api.lock:
+                api.calls.append((token, method, args))
+                scripted = api.script.pop(0) if api.script and method != "getUpdates" else None
+            if scripted is not None:
+                status, body = scripted
+            elif method == "createForumTopic":
+                thread = 100 + len(api.topics)
+                api.topics[thread] = args["name"]
+                status, body = 200, {"ok": True, "result": {
+                    "message_thread_id": thread, "name": args["name"], "icon_color": 7322096}}
+            elif method == "getWebhookInfo":
+                status, body = 200, {"ok": True, "result": {
+                    "url": api.webhook_url, "has_custom_certificate": False,
+                    "pending_update_count": 0}}
+            elif method in ("setWebhook", "deleteWebhook"):
+                api.webhook_url = args.get("url", "") if method == "setWebhook" else ""
+                status, body = 200, {"ok": True, "result": True}
+            elif method == "getUpdates":
+                offset = int(args.get("offset") or 0)
+                with api.lock:
+                    ready = [u for u in api.updates if u["update_id"] >= offset]
+                if not ready:
+                    time.sleep(0.05)  # a short long poll
+                status, body = 200, {"ok": True, "result": ready}
             elif method == "getFile" and args.get("file_id") in api.files:
                 path, data = api.files[args["file_id"]]
                 status, body = 200, {"ok": True, "result": {
@@ -73,10 +101,14 @@ def start() -> BotApi:
             elif not method.startswith("send"):  # setWebhook, answerCallbackQuery, ...
                 status, body = 200, {"ok": True, "result": True}
             else:
-                status, body = 200, {"ok": True, "result": {
-                    "message_id": len(api.calls), "date": int(time.time()),
-                    "chat": {"id": int(args.get("chat_id", 0)), "type": "private"},
-                    "text": args.get("text", "")}}
+                chat_id = int(args.get("chat_id", 0))
+                result = {"message_id": len(api.calls), "date": int(time.time()),
+                          "chat": {"id": chat_id, "type": "supergroup" if chat_id < 0 else "private"},
+                          "text": args.get("text", "")}
+                if args.get("message_thread_id"):
+                    result.update(message_thread_id=int(args["message_thread_id"]),
+                                  is_topic_message=True)
+                status, body = 200, {"ok": True, "result": result}
             send_json(self, status, body)
 
         def do_GET(self) -> None:  # noqa: N802  # /file/bot<token>/<path>

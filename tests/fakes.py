@@ -6,7 +6,7 @@ import threading
 from datetime import datetime, timedelta
 
 from bot.channels.base import PermanentSendError, SendResult, TransientSendError
-from bot.messages import OutboundMessage
+from bot.messages import FetchedMedia, OutboundMessage
 
 
 class FakeClock:
@@ -44,7 +44,15 @@ class RecordingChannel:
         self.name = name
         self.sent: list[OutboundMessage] = []
         self.failures: list[Exception] = []
+        self.media: dict[str, tuple[str, bytes]] = {}  # url -> (content type, data)
         self.lock = threading.Lock()
+
+    def fetch_media(self, url: str) -> FetchedMedia:
+        """What the renter attached, when a test put it in `media`."""
+        if url not in self.media:
+            return FetchedMedia("", None, "not found")
+        kind, data = self.media[url]
+        return FetchedMedia(kind, data)
 
     def fail_next(self, times: int = 1, permanent: bool = False) -> None:
         error: Exception = PermanentSendError("number unreachable", code="21211") if permanent \

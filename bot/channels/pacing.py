@@ -30,11 +30,13 @@ class Pacer:
         """Seconds to wait before sending to `chat`; the slot is booked when within `max_wait`."""
         with self._lock:
             now = self.clock()
-            start = max(now, self._next.get((bot, chat), now), self._next.get((bot, None), now))
+            # the bot's budget is spent when a slot is booked; a chat's slot may lie later
+            bot_slot = max(now, self._next.get((bot, None), now))
+            start = max(bot_slot, self._next.get((bot, chat), now))
             if start - now > max_wait:
                 return start - now
             self._next[(bot, chat)] = start + (self.per_group if group else self.per_chat)
-            self._next[(bot, None)] = start + self.per_bot
+            self._next[(bot, None)] = bot_slot + self.per_bot
             if len(self._next) > 10_000:  # forget chats whose slot has long passed
                 self._next = {k: v for k, v in self._next.items() if v > now}
             return start - now

@@ -5,6 +5,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot import create_app
+from bot.channels.pacing import Pacer
 from bot.channels.registry import build_channels
 from bot.models import Message, Tenant
 from bot.runtime import TenantTokens
@@ -30,7 +31,9 @@ def app(config, services, demo, botapi):  # type: ignore[no-untyped-def]
         tenant = s.scalar(select(Tenant).where(Tenant.slug == "alpenrent"))
         tenant.telegram_bot_token, tenant.telegram_webhook_secret = TOKEN, SECRET
     channels = build_channels(config, telegram_tokens=TenantTokens(runtime.db))
-    services.channels["telegram"] = channels["telegram"]
+    for name in ("telegram", "staff"):  # no pacing here: test_pacing.py covers Telegram's limits
+        services.channels[name] = channels[name]
+        channels[name].pacer = Pacer(per_chat=0, per_group=0, per_bot=0)  # type: ignore[attr-defined]
     runtime.work.enqueue_conversation = runtime.engine.process_conversation  # handle at once
     yield app
     channels["telegram"].close()
