@@ -290,6 +290,70 @@ def telegram_set_webhook(slug: str) -> None:
     click.echo(f"webhook set: {url}")
 
 
+@telegram.command("delete-webhook")
+@click.argument("slug")
+def telegram_delete_webhook(slug: str) -> None:
+    """Remove the tenant's webhook (to run `crms-bot telegram-poll` instead)."""
+    import asyncio
+
+    from bot.telegram_poll import make_bot, tenant_bots
+
+    runtime = _runtime()
+    try:
+        [(_, token)] = tenant_bots(runtime, (slug,))
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+    async def remove() -> None:
+        bot = make_bot(token, runtime.config.telegram_api_base)
+        try:
+            await bot.delete_webhook()
+        finally:
+            await bot.session.close()
+
+    asyncio.run(remove())
+    click.echo(f"webhook removed for {slug}")
+
+
+@main.command("telegram-poll")
+@click.option("--tenant", "slugs", multiple=True, help="poll only these tenants' bots")
+@click.option("--once", is_flag=True, help="fetch what is waiting, handle it and exit")
+def telegram_poll(slugs: tuple[str, ...], once: bool) -> None:
+    """Receive Telegram updates by long polling (no public URL needed)."""
+    import asyncio
+    import signal
+
+    from bot.telegram_poll import WebhookIsSet, poll, tenant_bots
+
+    runtime = _runtime()
+    try:
+        bots = tenant_bots(runtime, slugs)
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if not bots:
+        raise click.ClickException("no tenant has a Telegram bot token")
+    stopping = {"now": False}
+    signal.signal(signal.SIGTERM, lambda *_: stopping.update(now=True))
+    if runtime.redis is None and not once:  # embedded: this process answers and delivers
+        runtime.work.start_loops()
+    else:
+        runtime.warm_up_nlu()
+    click.echo(f"polling Telegram for {', '.join(b.slug for b, _ in bots)}", err=True)
+    try:
+        handled = asyncio.run(poll(runtime, bots, stop=lambda: stopping["now"], once=once))
+    except WebhookIsSet as exc:
+        click.echo(str(exc), err=True)
+        raise SystemExit(2) from exc
+    except KeyboardInterrupt:
+        return
+    if once:
+        pool = getattr(runtime.work, "pool", None)
+        if pool is not None:  # embedded: finish the answers before exiting
+            pool.shutdown(wait=True)
+            runtime.relay.run_once()
+        click.echo(f"{handled} updates handled", err=True)
+
+
 @main.group()
 def reminders() -> None:
     """Reminders."""

@@ -78,6 +78,7 @@ class OutboundMessage:
     sender: str | None = None  # the tenant's number (E.164) the message goes out from
     template: tuple[str, dict[str, str]] | None = None  # (ContentSid, variables) for WhatsApp
     media_urls: tuple[str, ...] = ()
+    files: tuple[tuple[str, str, bytes], ...] = ()  # (filename, type, data): uploaded (Telegram)
     # staff group only: the renter's topic (created under `topic_name` when there is none yet),
     # or a reaction on a staff member's message instead of text
     thread_id: int | None = None

@@ -25,8 +25,9 @@ from bot.channels.base import (
 )
 from bot.db import Database
 from bot.delivery_status import advance, lower_than
+from bot.documents import read_token
 from bot.messages import Button, OutboundMessage
-from bot.models import Conversation, Customer, Message, OutboxItem, Tenant
+from bot.models import Conversation, Customer, Document, Message, OutboxItem, Tenant
 from bot.models.outbox import DEAD, PENDING, SENDING, SENT
 from bot.services.ports import Clock
 from bot.sms import gsm_friendly, segments
@@ -67,6 +68,22 @@ def enqueue(session: Session, *, tenant_id: int, conversation_id: int | None, ch
                      created_at=now)
     session.add(row)
     return row
+
+
+def documents_of(session: Session, row: OutboxItem,
+                 now: datetime) -> tuple[tuple[str, str, bytes], ...]:
+    """Our own signed document links of a row, as files to upload.
+
+    Telegram cannot fetch from a service without a public URL; only the row's tenant's
+    documents are read.
+    """
+    files = []
+    for url in (row.payload or {}).get("media_urls") or ():
+        doc_id, _ = read_token(url.rsplit("/d/", 1)[-1], now) if "/d/" in url else (None, "")
+        document = session.get(Document, doc_id) if doc_id is not None else None
+        if document is not None and document.tenant_id == row.tenant_id:
+            files.append((document.filename, document.content_type, document.data))
+    return tuple(files)
 
 
 def conv_topic(session: Session, row: OutboxItem) -> int | None:
@@ -290,6 +307,7 @@ class OutboxRelay:
             location=tuple(location) if location else None,  # type: ignore[arg-type]
             idempotency_key=f"outbox-{row.id}", tenant_id=row.tenant_id, sender=sender,
             template=template, media_urls=tuple(payload.get("media_urls") or ()),
+            files=documents_of(s, row, now) if row.channel == "telegram" else (),
             topic_name=payload.get("topic_name"), reaction=payload.get("reaction"),
             react_to=payload.get("react_to"),
             thread_id=conv_topic(s, row) if row.channel == "staff" else None)

@@ -54,11 +54,20 @@ def start() -> BotApi:
         def log_message(self, *args: Any) -> None:
             pass
 
+        def _body(self) -> bytes:
+            if self.headers.get("Transfer-Encoding", "").lower() != "chunked":
+                return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            chunks = []  # aiohttp streams multipart uploads in chunks
+            while size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16):
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            self.rfile.readline()
+            return b"".join(chunks)
+
         def do_POST(self) -> None:  # noqa: N802
             path = urlsplit(self.path).path  # /bot<token>/<method>
             token, method = path[4:].split("/", 1)
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length).decode()
+            raw = self._body().decode(errors="replace")
             kind = self.headers.get("Content-Type", "")
             if "json" in kind:
                 args = json.loads(raw or "{}")

@@ -137,6 +137,12 @@ class TelegramAdapter:
         if message.location:
             await bot.send_location(chat_id=chat, latitude=message.location[0],
                                     longitude=message.location[1])
+        if message.files:
+            from aiogram.types import BufferedInputFile
+
+            for filename, _kind, data in message.files:  # the QR-bill PDF, as a document
+                await bot.send_document(chat_id=chat,
+                                        document=BufferedInputFile(data, filename=filename))
         return sent.message_id, None
 
     async def _send_staff(self, bot: Any, message: OutboundMessage) -> tuple[int, int | None]:

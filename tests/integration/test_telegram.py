@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from bot import create_app
 from bot.channels.pacing import Pacer
 from bot.channels.registry import build_channels
-from bot.models import Message, Tenant
+from bot.models import Conversation, Message, Tenant
 from bot.runtime import TenantTokens
 from tests import fake_telegram
 
@@ -179,3 +179,79 @@ def test_a_licence_photo_is_fetched_with_the_tenants_bot(app, botapi, chat):
         assert check.image == jpeg and check.content_type == "image/jpeg"
     assert any(c[1] == "getFile" and c[2]["file_id"] == "AgADphoto" for c in botapi.calls)
     assert botapi.sent()[-1]["text"].startswith("Merci, nous avons reçu votre permis de conduire")
+
+
+def test_telegram_poll_handles_waiting_updates_once_and_refuses_while_a_webhook_is_set(
+        botapi, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from cryptography.fernet import Fernet
+    from sqlalchemy import create_engine, text
+
+    from tests.envs import service_env
+
+    env = service_env()
+    key = Fernet.generate_key().decode()
+    env.update(CRMS_VAR_DIR=str(tmp_path), CRMS_DATABASE_URL=f"sqlite:///{tmp_path}/p.sqlite3",
+               CRMS_DATA_KEY=key, CRMS_TELEGRAM_API_BASE=botapi.url)
+    bin_ = str(Path(sys.executable).parent / "crms-bot")
+    for args in (["db", "upgrade"], ["demo-data"]):
+        subprocess.run([bin_, *args], env=env, check=True, capture_output=True)
+    with create_engine(env["CRMS_DATABASE_URL"]).begin() as conn:
+        conn.execute(text("UPDATE tenants SET telegram_bot_token = :t WHERE slug = 'alpenrent'"),
+                     {"t": Fernet(key.encode()).encrypt(TOKEN.encode())})
+    botapi.webhook_url = "https://bot.alpenrent.example/webhooks/telegram/alpenrent"
+    refused = subprocess.run([bin_, "telegram-poll", "--once"], env=env, capture_output=True,
+                             text=True, timeout=60)
+    assert refused.returncode == 2 and "has a webhook set" in refused.stderr
+    assert "telegram delete-webhook alpenrent" in refused.stderr
+    assert not [c for c in botapi.calls if c[1] == "getUpdates"]
+
+    subprocess.run([bin_, "telegram", "delete-webhook", "alpenrent"], env=env, check=True,
+                   capture_output=True, timeout=60)
+    press = {"update_id": 501, "callback_query": {
+        "id": "cb501", "chat_instance": "x", "data": "/help",
+        "from": {"id": 777, "is_bot": False, "first_name": "Chloé", "language_code": "fr"},
+        "message": {"message_id": 1, "date": 1800000000, "chat": {"id": 777, "type": "private"}}}}
+    botapi.updates += [update(500, "salut"), press]
+    for _ in range(2):  # the same updates again: handled once
+        done = subprocess.run([bin_, "telegram-poll", "--once"], env=env, capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+    texts = [a["text"] for a in botapi.sent() if int(a["chat_id"]) == 777]
+    assert len(texts) == 2 and texts[0].startswith("Bonjour ! Je suis l'assistant")
+    answered = [a for _, m, a in botapi.calls if m == "answerCallbackQuery"]
+    assert [a["callback_query_id"] for a in answered] == ["cb501", "cb501"]  # each press answered
+
+
+def test_a_document_goes_to_telegram_as_an_uploaded_file(app, botapi, runtime):
+    from bot.documents import link, store
+    from bot.outbox import enqueue
+
+    post(app, update(600, "salut"))
+    settle(app)
+    pdf = b"%PDF-1.7\nqr-bill for CR-48214\n%%EOF"
+    with runtime.db.session() as s:
+        tenant = s.scalar(select(Tenant).where(Tenant.slug == "alpenrent"))
+        conv = s.scalars(select(Conversation)).one()
+        document = store(s, tenant.id, "qr-bill-CR-48214.pdf", "application/pdf", pdf,
+                         runtime.services.clock.now())
+        url = link(runtime.config.public_url, document)
+        enqueue(s, tenant_id=tenant.id, conversation_id=conv.id, channel="telegram",
+                address=conv.address, payload={"text": "Ihre QR-Rechnung"},
+                now=runtime.services.clock.now(), document_url=url)
+    settle(app)
+    [upload] = [a for _, m, a in botapi.calls if m == "sendDocument"]
+    assert 'filename="qr-bill-CR-48214.pdf"' in upload["_multipart"]
+    assert "qr-bill for CR-48214" in upload["_multipart"]
+
+
+def test_the_telegram_language_sets_the_language_until_the_renter_writes_another(app, botapi):
+    post(app, update(700, "CR-48214", language="it"))  # a reference shows no language
+    settle(app)
+    assert botapi.sent()[-1]["text"].startswith("Grazie. Per la sua sicurezza")
+    post(app, update(701, "what are your opening hours please?", language="it"))
+    settle(app)
+    assert botapi.sent()[-1]["text"].startswith("Our opening hours: Mon–Fri")
