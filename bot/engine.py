@@ -80,6 +80,8 @@ class Engine:
             text = text[:MAX_STORED_TEXT]
         if inbound.language_hint:
             payload["language_hint"] = inbound.language_hint
+        if inbound.contact:
+            payload["contact"] = True
         provider_id = inbound.provider_id or f"local-{uuid.uuid4().hex}"
         for _ in range(2):  # a second try when another worker opened the conversation meanwhile
             opened = False
@@ -241,6 +243,9 @@ class Engine:
         if text in PAYLOADS:
             choose_language(conv, None, "", hint, ctx.tenant.default_language)
             return Turn(text, PAYLOADS[text])
+        if (msg.payload or {}).get("contact"):
+            choose_language(conv, None, "", hint, ctx.tenant.default_language)
+            return Turn(text, "share_contact")
         special = self._special_input(msg, text)
         result = self.services.nlu.parse(text[:MAX_NLU_TEXT], today=ctx.now.astimezone(ZURICH).date())
         choose_language(conv, result.language, text, hint, ctx.tenant.default_language)

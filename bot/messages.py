@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+SHARE_CONTACT = "/share_contact"  # a button Telegram shows as "share my phone number"
 READABLE_MEDIA = frozenset({"image/jpeg", "image/jpg", "image/png", "image/webp", "image/heic",
                             "image/heif", "application/pdf"})
 
@@ -47,6 +48,7 @@ class InboundMessage:
     to: str | None = None  # the tenant's number the renter wrote to
     media: tuple[Media, ...] = ()
     language_hint: str | None = None
+    contact: bool = False  # the text is the sender's own phone, vouched for by Telegram
     raw: dict[str, Any] = field(default_factory=dict)
 
 

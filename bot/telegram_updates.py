@@ -111,10 +111,12 @@ def to_inbound(slug: str, tenant_id: int, parsed: Any) -> InboundMessage | None:
     elif message.voice or message.video or message.location or message.sticker:
         media = (Media("", "unsupported"),)
     text = message.text or message.caption or ""
-    if message.contact is not None and message.contact.user_id == (
-            message.from_user.id if message.from_user else None):
+    # Only the sender's own contact (the share button) vouches for a phone number.
+    own = message.contact is not None and message.from_user is not None \
+        and message.contact.user_id == message.from_user.id
+    if own:
         text = message.contact.phone_number
     return InboundMessage(channel="telegram", sender=str(message.chat.id), text=text,
-                          provider_id=provider_id, tenant_slug=slug, media=media,
+                          provider_id=provider_id, tenant_slug=slug, media=media, contact=own,
                           language_hint=message.from_user.language_code if message.from_user
                           else None)

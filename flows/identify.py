@@ -11,7 +11,7 @@ import hmac
 from datetime import date, datetime, timedelta
 
 from bot import staff
-from bot.messages import Reply
+from bot.messages import SHARE_CONTACT, Reply
 from bot.repository import booking_by_ref, current_booking, customers_by_phone, normalise_phone
 from flows.base import Context, Flow, Turn
 
@@ -29,10 +29,14 @@ class IdentifyFlow(Flow):
     """Finds the renter's booking: own phone, or reference plus date of birth or SMS code."""
 
     name = "identify"
+    intents = ("share_contact",)
 
     def start(self, ctx: Context, turn: Turn) -> None:
         """Try the sender's phone, else ask for the booking reference."""
         if self.locked(ctx):
+            return
+        if turn.intent == "share_contact":
+            self.by_shared_contact(ctx, turn)
             return
         if self.by_sender_phone(ctx):
             return
@@ -40,7 +44,30 @@ class IdentifyFlow(Flow):
         if turn.entities.get("booking_ref"):
             self.on_awaiting_ref(ctx, turn)
         else:
+            self.ask_ref(ctx)
+
+    @staticmethod
+    def ask_ref(ctx: Context) -> None:
+        """Ask for the reference; on Telegram also offer to share the phone number."""
+        if ctx.conversation.channel == "telegram":
+            ctx.say("identify.ask_ref_or_phone", buttons=(("button.share_phone", SHARE_CONTACT),))
+        else:
             ctx.say("identify.ask_ref")
+
+    def by_shared_contact(self, ctx: Context, turn: Turn) -> None:
+        """The renter shared their own Telegram contact: a phone number Telegram vouches for.
+
+        A phone on a booking of this tenant verifies like writing from that phone; the
+        booking then continues here whichever channel the renter used before.
+        """
+        phone = normalise_phone(turn.text)
+        customers = customers_by_phone(ctx.session, ctx.tenant.id, phone) if phone else []
+        booking = current_booking(ctx.session, ctx.tenant.id, [c.id for c in customers], ctx.now)
+        if booking is None:
+            ctx.goto(self.name, "awaiting_ref", pending=ctx.flow_data("pending"))
+            ctx.say("identify.phone_unknown")
+            return
+        self.verified(ctx, booking.customer_id, booking.id)
 
     def locked(self, ctx: Context) -> bool:
         """Refuse while the conversation is locked after failures."""

@@ -17,7 +17,7 @@ from typing import Any
 from bot.channels.base import PermanentSendError, SendResult, TransientSendError
 from bot.channels.pacing import Pacer
 from bot.channels.sandbox import SandboxAdapter
-from bot.messages import FetchedMedia, OutboundMessage
+from bot.messages import SHARE_CONTACT, FetchedMedia, OutboundMessage
 
 log = logging.getLogger(__name__)
 SEND_TIMEOUT = 20.0
@@ -122,10 +122,20 @@ class TelegramAdapter:
 
     @staticmethod
     def _markup(message: OutboundMessage) -> Any:
-        from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+        from aiogram.types import (
+            InlineKeyboardButton,
+            InlineKeyboardMarkup,
+            KeyboardButton,
+            ReplyKeyboardMarkup,
+        )
 
         if not message.buttons:
             return None
+        share = [b for b in message.buttons if b.payload == SHARE_CONTACT]
+        if share:  # Telegram asks the user before sharing; inline buttons cannot do this
+            return ReplyKeyboardMarkup(
+                keyboard=[[KeyboardButton(text=share[0].title, request_contact=True)]],
+                one_time_keyboard=True, resize_keyboard=True)
         return InlineKeyboardMarkup(inline_keyboard=[
             [InlineKeyboardButton(text=b.title, callback_data=b.payload[:64])]
             for b in message.buttons])

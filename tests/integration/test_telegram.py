@@ -255,3 +255,28 @@ def test_the_telegram_language_sets_the_language_until_the_renter_writes_another
     post(app, update(701, "what are your opening hours please?", language="it"))
     settle(app)
     assert botapi.sent()[-1]["text"].startswith("Our opening hours: Mon–Fri")
+
+
+def contact_update(update_id: int, phone: str, user_id: int = 777) -> dict:
+    body = update(update_id, "", language="de")
+    body["message"].pop("text")
+    body["message"]["contact"] = {"phone_number": phone, "first_name": "Anna", "user_id": user_id}
+    return body
+
+
+def test_sharing_the_own_phone_finds_the_booking_and_someone_elses_contact_does_not(app, botapi):
+    post(app, update(800, "wo ist meine Buchung?", language="de"))
+    settle(app)
+    ask = botapi.sent()[-1]
+    assert ask["text"].startswith("Um Ihre Buchung zu finden") and "Telefonnummer" in ask["text"]
+    [[button]] = ask["reply_markup"]["keyboard"]
+    assert button["request_contact"] is True and button["text"] == "📱 Telefonnummer teilen"
+
+    post(app, contact_update(801, "+41791234501", user_id=555))  # a card of somebody else
+    settle(app)
+    assert not botapi.sent()[-1]["text"].startswith("Danke, Anna")
+    post(app, contact_update(802, "41791234501"))  # Telegram sends it without the plus
+    settle(app)
+    texts = [a["text"] for a in botapi.sent()[-2:]]
+    assert texts[0] == "Danke, Anna! Ich habe Ihre Buchung CR-48213 gefunden."
+    assert "CR-48213" in texts[1]  # and the question she asked is answered
