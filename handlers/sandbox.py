@@ -7,6 +7,7 @@ import uuid
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from sqlalchemy import select
 
+from bot import staff
 from bot.engine import UnknownTenant
 from bot.messages import InboundMessage
 from bot.models import Booking, Conversation, Message, OutboxItem, Payment, Tenant
@@ -60,6 +61,52 @@ def send():  # type: ignore[no-untyped-def]
         abort(400, description=str(exc))
     runtime.work.enqueue_conversation(receipt.conversation_id)
     return redirect(url_for("sandbox.index", conv=receipt.conversation_id))
+
+
+@bp.get("/staff")
+def staff_desk():  # type: ignore[no-untyped-def]
+    """The staff group as the sandbox shows it: escalated conversations, one 'topic' each."""
+    runtime = current_app.extensions["crms"]
+    selected = request.args.get("conv", type=int)
+    with runtime.db.session() as s:
+        tenants = {t.id: t for t in s.scalars(select(Tenant))}
+        convs = list(s.scalars(select(Conversation).where(
+            Conversation.escalated_at.is_not(None) | Conversation.staff_mode.is_(True)
+            | Conversation.staff_topic_id.is_not(None)
+            | Conversation.id.in_(select(OutboxItem.conversation_id)
+                                  .where(OutboxItem.channel == "staff")))
+            .order_by(Conversation.urgent.desc(), Conversation.escalated_at.desc().nulls_last(),
+                      Conversation.id.desc()).limit(100)))
+        if selected is None and convs:
+            selected = convs[0].id
+        topic = list(s.scalars(select(OutboxItem).where(
+            OutboxItem.channel == "staff", OutboxItem.conversation_id == selected)
+            .order_by(OutboxItem.id))) if selected else []
+        transcript = list(s.scalars(select(Message).where(
+            Message.conversation_id == selected).order_by(Message.id))) if selected else []
+        current = next((c for c in convs if c.id == selected), None)
+        return render_template("sandbox/staff.html", convs=convs, tenants=tenants,
+                               selected=selected, current=current, topic=topic,
+                               transcript=transcript)
+
+
+@bp.post("/staff/<int:conv_id>")
+def staff_write(conv_id: int):  # type: ignore[no-untyped-def]
+    """Write in a renter's topic as staff: a reply to the renter, or a command."""
+    runtime = current_app.extensions["crms"]
+    text = request.form.get("text", "").strip()
+    author = request.form.get("author", "").strip()[:100] or "Staff"
+    if not text:
+        abort(400, description="write a reply or a command")
+    with runtime.db.session() as s:
+        conv = s.get(Conversation, conv_id)
+        if conv is None:
+            abort(404, description="no such conversation")
+        tenant_id = conv.tenant_id
+    staff.act(runtime.db, runtime.services.clock.now(),
+              staff.StaffInput(tenant_id, text, author, conversation_id=conv_id))
+    runtime.work.wake_outbox()
+    return redirect(url_for("sandbox.staff_desk", conv=conv_id, author=author))
 
 
 def _payment(s, ref: str) -> Payment:  # type: ignore[no-untyped-def]

@@ -79,3 +79,35 @@ def test_sandbox_is_404_with_real_providers(config, services):
 def test_unknown_path_is_a_clear_404(app):
     response = app.test_client().get("/nope")
     assert response.status_code == 404 and response.json["error"] == "Not Found"
+
+
+def test_the_sandbox_staff_desk_answers_a_renter_and_hands_back(app, runtime):
+    from concurrent.futures import ThreadPoolExecutor
+
+    client = app.test_client()
+
+    def settle() -> None:  # what serve's worker threads do between page loads
+        runtime.work.pool.shutdown(wait=True)
+        runtime.work.pool = ThreadPoolExecutor(max_workers=4)
+        runtime.relay.run_once()
+
+    sent = client.post("/sandbox/send", data={"tenant": "lemanauto", "channel": "whatsapp",
+                                              "sender": "+41791234504",
+                                              "text": "je veux parler à quelqu'un"})
+    conv = int(sent.headers["Location"].split("conv=")[1])
+    settle()
+    desk = client.get("/sandbox/staff").get_data(as_text=True)
+    assert f"#{conv} whatsapp" in desk and "waiting" in desk
+    assert "je veux parler à quelqu&#39;un" in desk  # the summary's last messages
+    assert client.post(f"/sandbox/staff/{conv}", data={"text": ""}).status_code == 400
+    assert client.post("/sandbox/staff/9999", data={"text": "hi"}).status_code == 404
+    client.post(f"/sandbox/staff/{conv}", data={"author": "Luc", "text": "Bonjour, ici Luc."})
+    settle()
+    renter_view = client.get(f"/sandbox?conv={conv}").get_data(as_text=True)
+    assert "Bonjour, ici Luc." in renter_view
+    assert "held by Luc" in client.get("/sandbox/staff").get_data(as_text=True)
+    client.post(f"/sandbox/staff/{conv}", data={"author": "Luc", "text": "/close"})
+    settle()
+    assert "Notre équipe m&#39;a rendu la conversation" in client.get(
+        f"/sandbox?conv={conv}").get_data(as_text=True)
+    assert "with the bot" in client.get(f"/sandbox/staff?conv={conv}").get_data(as_text=True)
