@@ -234,6 +234,49 @@ def company_api_key(slug: str) -> None:
     click.echo(key)
 
 
+@company.command("set")
+@click.argument("slug")
+@click.option("--telegram-token", default=None, help="the tenant's bot token from @BotFather")
+@click.option("--staff-chat-id", default=None,
+              help="the staff group's chat id (a supergroup with topics, the bot an admin)")
+@click.option("--setting", "settings", multiple=True, metavar="KEY=JSON",
+              help="a tenant setting, e.g. emergency_phone='\"+41 44 555 01 99\"', "
+                   "staff_user_ids='[4242]', staff_reannounce_minutes=10")
+def company_set(slug: str, telegram_token: str | None, staff_chat_id: str | None,
+                settings: tuple[str, ...]) -> None:
+    """Configure a tenant's Telegram bot, staff group and settings."""
+    from bot.repository import tenant_by_slug
+
+    parsed: dict[str, object] = {}
+    for item in settings:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{item!r}: write KEY=JSON", param_hint="--setting")
+        try:
+            parsed[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            parsed[key] = raw  # a plain string
+    if staff_chat_id is not None and not staff_chat_id.lstrip("-").isdigit():
+        raise click.BadParameter("a Telegram chat id is a number, e.g. -1001234567890",
+                                 param_hint="--staff-chat-id")
+    runtime = _runtime()
+    with runtime.db.session() as s:
+        tenant = tenant_by_slug(s, slug)
+        if tenant is None:
+            raise click.ClickException(f"no tenant {slug!r}")
+        if telegram_token is not None:
+            import secrets
+
+            tenant.telegram_bot_token = telegram_token or None
+            tenant.telegram_webhook_secret = tenant.telegram_webhook_secret \
+                or secrets.token_urlsafe(32)
+        if staff_chat_id is not None:
+            tenant.staff_chat_id = staff_chat_id
+        if parsed:
+            tenant.settings = {**(tenant.settings or {}), **parsed}
+    click.echo(f"{slug} updated", err=True)
+
+
 @company.command("list")
 def company_list() -> None:
     """The tenants, as JSON."""
@@ -244,7 +287,8 @@ def company_list() -> None:
     runtime = _runtime()
     with runtime.db.session() as s:
         rows = [{"slug": t.slug, "name": t.name, "sms_number": t.sms_number,
-                 "whatsapp_number": t.whatsapp_number, "default_language": t.default_language}
+                 "whatsapp_number": t.whatsapp_number, "default_language": t.default_language,
+                 "telegram_bot": bool(t.telegram_bot_token), "staff_chat_id": t.staff_chat_id}
                 for t in s.scalars(select(Tenant).order_by(Tenant.id))]
     click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
 

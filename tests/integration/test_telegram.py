@@ -199,9 +199,16 @@ def test_telegram_poll_handles_waiting_updates_once_and_refuses_while_a_webhook_
     bin_ = str(Path(sys.executable).parent / "crms-bot")
     for args in (["db", "upgrade"], ["demo-data"]):
         subprocess.run([bin_, *args], env=env, check=True, capture_output=True)
-    with create_engine(env["CRMS_DATABASE_URL"]).begin() as conn:
-        conn.execute(text("UPDATE tenants SET telegram_bot_token = :t WHERE slug = 'alpenrent'"),
-                     {"t": Fernet(key.encode()).encrypt(TOKEN.encode())})
+    subprocess.run([bin_, "company", "set", "alpenrent", "--telegram-token", TOKEN,
+                    "--setting", "emergency_phone=+41 44 555 01 99"], env=env, check=True,
+                   capture_output=True)
+    listed = subprocess.run([bin_, "company", "list"], env=env, check=True, capture_output=True,
+                            text=True).stdout
+    assert '"telegram_bot": true' in listed
+    with create_engine(env["CRMS_DATABASE_URL"]).begin() as conn:  # stored encrypted
+        stored = conn.execute(text("SELECT telegram_bot_token, settings FROM tenants "
+                                   "WHERE slug = 'alpenrent'")).one()
+        assert TOKEN.encode() not in bytes(stored[0]) and "+41 44 555 01 99" in stored[1]
     botapi.webhook_url = "https://bot.alpenrent.example/webhooks/telegram/alpenrent"
     refused = subprocess.run([bin_, "telegram-poll", "--once"], env=env, capture_output=True,
                              text=True, timeout=60)
