@@ -12,8 +12,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import case, exists, func, select, update
+from sqlalchemy.orm import Session, aliased
 
 from bot import metrics
 from bot.breaker import Breakers
@@ -162,8 +162,13 @@ class OutboxRelay:
         One UPDATE over the due rows: of two workers each row goes to exactly one (on
         PostgreSQL the inner select skips rows another worker holds locked).
         """
+        # A renter's messages go out in order: not while another of theirs is being sent
+        # (by another worker, or a job answering the same conversation).
+        sending = aliased(OutboxItem)
+        busy = exists().where(sending.conversation_id == OutboxItem.conversation_id,
+                              sending.state == SENDING)
         due = (select(OutboxItem.id)
-               .where(OutboxItem.state == PENDING, OutboxItem.next_attempt_at <= now))
+               .where(OutboxItem.state == PENDING, OutboxItem.next_attempt_at <= now, ~busy))
         if conversation_id is not None:
             due = due.where(OutboxItem.conversation_id == conversation_id)
         due = due.order_by(OutboxItem.id).limit(limit)

@@ -26,8 +26,10 @@ class PaymentFlow(Flow):
         """Open and paid amounts."""
         booking = ctx.booking
         assert booking is not None
-        ctx.say("payment.status", ref=booking.ref, amount=open_amount(ctx.session, booking),
-                paid=paid_amount(ctx.session, booking))
+        due = open_amount(ctx.session, booking)
+        methods = (("button.pay_online", "/pay_online"), ("button.pay_qr", "/pay_qr_bill"))
+        ctx.say("payment.status", ref=booking.ref, amount=due,
+                paid=paid_amount(ctx.session, booking), buttons=methods if due > 0 else ())
 
     def pay_online(self, ctx: Context) -> None:
         """Send the payment link (the same one while it is open)."""

@@ -80,6 +80,21 @@ def test_two_workers_send_each_row_once(runtime, demo, channels, clock):
     assert len(keys) == 30 and len(set(keys)) == 30
 
 
+def test_a_renters_next_message_waits_while_an_earlier_one_is_being_sent(chat, runtime,
+                                                                         channels, clock):
+    renter = chat("whatsapp", ANNA)
+    renter.send("hallo")
+    renter.send("hilfe")
+    first, second = [r.id for r in renter.outbox()]
+    with runtime.db.session() as s:  # another worker holds the first one, mid-send
+        s.get(OutboxItem, first).state = "sending"
+    assert runtime.relay.run_once() == 0 and channels["whatsapp"].sent == []
+    with runtime.db.session() as s:
+        s.get(OutboxItem, first).state = "sent"
+    assert runtime.relay.run_once() == 1
+    assert channels["whatsapp"].sent[0].idempotency_key == f"outbox-{second}"
+
+
 def test_transient_failure_retries_with_backoff(chat, runtime, channels, clock):
     channels["whatsapp"].fail_next(2)
     chat("whatsapp", ANNA).say("Grüezi")

@@ -81,10 +81,11 @@ def test_unknown_path_is_a_clear_404(app):
     assert response.status_code == 404 and response.json["error"] == "Not Found"
 
 
-def test_the_sandbox_staff_desk_answers_a_renter_and_hands_back(app, runtime):
+def test_the_sandbox_staff_desk_answers_a_renter_and_hands_back(app):
     from concurrent.futures import ThreadPoolExecutor
 
     client = app.test_client()
+    runtime = app.extensions["crms"]
 
     def settle() -> None:  # what serve's worker threads do between page loads
         runtime.work.pool.shutdown(wait=True)

@@ -287,3 +287,20 @@ def test_sharing_the_own_phone_finds_the_booking_and_someone_elses_contact_does_
     texts = [a["text"] for a in botapi.sent()[-2:]]
     assert texts[0] == "Danke, Anna! Ich habe Ihre Buchung CR-48213 gefunden."
     assert "CR-48213" in texts[1]  # and the question she asked is answered
+
+
+def test_payment_methods_are_buttons_and_a_press_sends_the_link(app, botapi):
+    post(app, update(900, "CR-48216 30.01.1996"))  # Chloé identifies on Telegram
+    post(app, update(901, "combien dois-je encore payer ?"))
+    settle(app)
+    status = botapi.sent()[-1]
+    assert [row[0]["callback_data"] for row in status["reply_markup"]["inline_keyboard"]] == [
+        "/pay_online", "/pay_qr_bill"]
+    assert status["reply_markup"]["inline_keyboard"][0][0]["text"] == "Payer en ligne (carte, TWINT)"
+    press = {"update_id": 902, "callback_query": {
+        "id": "cb902", "chat_instance": "x", "data": "/pay_online",
+        "from": {"id": 777, "is_bot": False, "first_name": "Chloé", "language_code": "fr"},
+        "message": {"message_id": 5, "date": 1800000000, "chat": {"id": 777, "type": "private"}}}}
+    assert post(app, press).json["method"] == "answerCallbackQuery"
+    settle(app)
+    assert "/sandbox/pay/" in botapi.sent()[-1]["text"]
