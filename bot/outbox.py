@@ -10,9 +10,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
-from sqlalchemy import case, exists, func, select, update
+from sqlalchemy import bindparam, case, exists, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from bot import metrics
@@ -162,24 +163,36 @@ class OutboxRelay:
         One UPDATE over the due rows: of two workers each row goes to exactly one (on
         PostgreSQL the inner select skips rows another worker holds locked).
         """
-        # A renter's messages go out in order: not while another of theirs is being sent
-        # (by another worker, or a job answering the same conversation).
-        sending = aliased(OutboxItem)
-        busy = exists().where(sending.conversation_id == OutboxItem.conversation_id,
-                              sending.state == SENDING)
-        due = (select(OutboxItem.id)
-               .where(OutboxItem.state == PENDING, OutboxItem.next_attempt_at <= now, ~busy))
-        if conversation_id is not None:
-            due = due.where(OutboxItem.conversation_id == conversation_id)
-        due = due.order_by(OutboxItem.id).limit(limit)
-        if self.db.is_postgres:
-            due = due.with_for_update(skip_locked=True)
+        statement = self._claim_statements[conversation_id is not None]
+        params = {"now": now, "limit": limit, "worker": self.worker_id, "conv": conversation_id}
         with self.db.session() as s:
-            rows = s.scalars(update(OutboxItem).where(
-                OutboxItem.id.in_(due.scalar_subquery()), OutboxItem.state == PENDING,
-            ).values(state=SENDING, claimed_by=self.worker_id, claimed_at=now)
-              .returning(OutboxItem), execution_options={"synchronize_session": False}).all()
+            rows = s.scalars(statement, params,
+                             execution_options={"synchronize_session": False}).all()
             return [self._claimed(s, row, now) for row in sorted(rows, key=lambda r: r.id)]
+
+    @cached_property
+    def _claim_statements(self) -> dict[bool, Any]:
+        """The claim UPDATE, built once (with and without a conversation); values are bound."""
+        statements = {}
+        for one_conversation in (False, True):
+            # A renter's messages go out in order: not while another of theirs is being
+            # sent (by another worker, or a job answering the same conversation).
+            sending = aliased(OutboxItem)
+            busy = exists().where(sending.conversation_id == OutboxItem.conversation_id,
+                                  sending.state == SENDING)
+            due = select(OutboxItem.id).where(OutboxItem.state == PENDING,
+                                              OutboxItem.next_attempt_at <= bindparam("now"),
+                                              ~busy)
+            if one_conversation:
+                due = due.where(OutboxItem.conversation_id == bindparam("conv"))
+            due = due.order_by(OutboxItem.id).limit(bindparam("limit"))
+            if self.db.is_postgres:
+                due = due.with_for_update(skip_locked=True)
+            statements[one_conversation] = update(OutboxItem).where(
+                OutboxItem.id.in_(due.scalar_subquery()), OutboxItem.state == PENDING,
+            ).values(state=SENDING, claimed_by=bindparam("worker"),
+                     claimed_at=bindparam("now")).returning(OutboxItem)
+        return statements
 
     def _claimed(self, s: Session, row: OutboxItem, now: datetime) -> Claim:
         payload = row.payload or {}
