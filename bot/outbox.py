@@ -380,23 +380,34 @@ class OutboxRelay:
 
     def _mark_sent(self, claim: Claim, provider_id: str, status: str) -> bool:
         """The hot path in plain UPDATEs; a status callback that came first is kept."""
-        values: dict[str, Any] = {"state": SENT, "sent_at": self.clock.now(), "last_error": None,
-                                  "provider_message_id": provider_id}
-        if claim.sensitive:  # one-time codes do not stay in the outbox
-            values["payload"] = {"sensitive": True, "erased": True}
+        row, message_update = self._mark_statements[claim.sensitive]
         with self.db.session() as s:
-            s.execute(update(OutboxItem).where(OutboxItem.id == claim.row_id).values(**values))
+            s.execute(row, {"p_row": claim.row_id, "p_sent": self.clock.now(),
+                            "p_provider": provider_id})
             if claim.message_id is not None:
-                forward = case((Message.status.in_(lower_than(status)), status),
-                               else_=Message.status)
-                s.execute(update(Message).where(Message.id == claim.message_id)
-                          .values(provider_message_id=provider_id, status=forward))
+                s.execute(message_update, {"p_message": claim.message_id,
+                                           "p_provider": provider_id, "p_status": status,
+                                           "p_lower": lower_than(status)})
                 message = s.get(Message, claim.message_id) if claim.echo else None
                 if message is not None:
                     from bot.staff import echo_status
 
                     echo_status(s, message, status, self.clock.now())
         return True
+
+    @cached_property
+    def _mark_statements(self) -> dict[bool, tuple[Any, Any]]:
+        """The UPDATEs of a sent row and its transcript message, built once."""
+        sent = update(OutboxItem).where(OutboxItem.id == bindparam("p_row")).values(
+            state=SENT, sent_at=bindparam("p_sent"), last_error=None,
+            provider_message_id=bindparam("p_provider"))
+        forward = case((Message.status.in_(bindparam("p_lower", expanding=True)),
+                        bindparam("p_status")), else_=Message.status)
+        message = update(Message).where(Message.id == bindparam("p_message")).values(
+            provider_message_id=bindparam("p_provider"), status=forward)
+        # one-time codes do not stay in the outbox
+        erased = sent.values(payload={"sensitive": True, "erased": True})
+        return {False: (sent, message), True: (erased, message)}
 
     def _finish(self, row_id: int, *, error: str, permanent: bool = False,
                 code: str | None = None, retry_in: float | None = None, count: bool = True,
