@@ -20,7 +20,7 @@ from bot.i18n import ZURICH
 from bot.language import choose_language
 from bot.messages import FetchedMedia, InboundMessage, Media, Reply
 from bot.models import Conversation, Customer, Document, Message, Tenant
-from bot.outbox import enqueue
+from bot.outbox import INSERT_MESSAGE, enqueue
 from bot.rendering import Rendered, render
 from bot.repository import customers_by_phone, normalise_phone, tenant_by_number, tenant_by_slug
 from bot.services.ports import Services
@@ -97,12 +97,11 @@ class Engine:
                         s.add(conv)
                         s.flush()
                         conv_id = conv.id
-                    msg = Message(tenant_id=tenant_id, conversation_id=conv_id, direction="in",
-                                  channel=inbound.channel, provider_message_id=provider_id,
-                                  body=text, payload=payload, created_at=self.services.clock.now())
-                    s.add(msg)
-                    s.flush()
-                    message_id = msg.id
+                    message_id = s.execute(INSERT_MESSAGE, {
+                        "tenant_id": tenant_id, "conversation_id": conv_id, "direction": "in",
+                        "channel": inbound.channel, "provider_message_id": provider_id,
+                        "body": text, "payload": payload,
+                        "created_at": self.services.clock.now()}).scalar_one()
             except IntegrityError:
                 if opened:
                     continue

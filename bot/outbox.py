@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import bindparam, case, exists, func, select, update
+from sqlalchemy import Table, bindparam, case, exists, func, select, update
 from sqlalchemy.orm import Session, aliased
 
 from bot import metrics
@@ -43,10 +43,18 @@ UNSUBSCRIBED = "21610"
 TENANT_CACHE_SECONDS = 30.0
 
 
+MESSAGES: Table = Message.__table__  # type: ignore[assignment]
+OUTBOX: Table = OutboxItem.__table__  # type: ignore[assignment]
+# Core INSERTs: the hot path writes these for every reply; the ORM's unit of work costs more
+# than the rows themselves.
+INSERT_MESSAGE = MESSAGES.insert().returning(MESSAGES.c.id)
+INSERT_OUTBOX = OUTBOX.insert().returning(OUTBOX.c.id)
+
+
 def enqueue(session: Session, *, tenant_id: int, conversation_id: int | None, channel: str,
             address: str, payload: dict[str, Any], now: datetime, language: str | None = None,
-            transcript: bool = True, document_url: str | None = None) -> OutboxItem:
-    """Write one outbound message in the caller's transaction.
+            transcript: bool = True, document_url: str | None = None) -> int:
+    """Write one outbound message in the caller's transaction; returns the outbox row id.
 
     The transcript row is written when it is the renter's own thread, the outbox row always;
     a document goes as media, or as a link on SMS.
@@ -58,17 +66,14 @@ def enqueue(session: Session, *, tenant_id: int, conversation_id: int | None, ch
             payload = {**payload, "media_urls": [document_url]}
     message_id = None
     if transcript and conversation_id is not None:
-        message = Message(tenant_id=tenant_id, conversation_id=conversation_id, direction="out",
-                          channel=channel, body=payload.get("text", ""), payload=payload,
-                          status="queued", language=language, created_at=now)
-        session.add(message)
-        session.flush()
-        message_id = message.id
-    row = OutboxItem(tenant_id=tenant_id, conversation_id=conversation_id, message_id=message_id,
-                     channel=channel, address=address, payload=payload, next_attempt_at=now,
-                     created_at=now)
-    session.add(row)
-    return row
+        message_id = session.execute(INSERT_MESSAGE, {
+            "tenant_id": tenant_id, "conversation_id": conversation_id, "direction": "out",
+            "channel": channel, "body": payload.get("text", ""), "payload": payload,
+            "status": "queued", "language": language, "created_at": now}).scalar_one()
+    return session.execute(INSERT_OUTBOX, {  # type: ignore[no-any-return]
+        "tenant_id": tenant_id, "conversation_id": conversation_id, "message_id": message_id,
+        "channel": channel, "address": address, "payload": payload, "next_attempt_at": now,
+        "created_at": now}).scalar_one()
 
 
 def documents_of(session: Session, row: OutboxItem,

@@ -54,15 +54,15 @@ def topic_name(conv: Conversation, booking: Booking | None, customer: Customer |
 
 
 def post(session: Session, tenant: Tenant, conversation: Conversation, now: datetime, key: str,
-         **params: Any) -> OutboxItem:
-    """A message into the conversation's staff topic, in the tenant's language."""
+         **params: Any) -> int:
+    """A message into the conversation's staff topic, in the tenant's language (outbox id)."""
     params = {"conv": conversation.id, "channel": conversation.channel, **params}
     text = render(Reply(key, params), tenant.default_language, "staff").text
     return post_text(session, tenant, conversation, now, text)
 
 
 def post_text(session: Session, tenant: Tenant, conv: Conversation | None, now: datetime,
-              text: str, **extra: Any) -> OutboxItem:
+              text: str, **extra: Any) -> int:
     """Text (or a reaction, with `extra`) into the staff group, in the conversation's topic."""
     payload: dict[str, Any] = {"text": text, **extra}
     if conv is not None:
