@@ -399,6 +399,30 @@ def telegram_poll(slugs: tuple[str, ...], once: bool) -> None:
 
 
 @main.group()
+def licence() -> None:
+    """Driving licences."""
+
+
+@licence.command("scan")
+@click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per image (DESIGN.md)")
+def licence_scan(images: tuple[str, ...], as_json: bool) -> None:
+    """Read driving licences from photos: the numbered fields and how sure each is."""
+    from pathlib import Path
+
+    from bot.services.ocr import read_licence
+
+    for path in images:
+        reading = read_licence(Path(path).read_bytes())
+        body = {"file": path, **reading.to_json()}
+        if as_json:
+            click.echo(json.dumps(body, ensure_ascii=False))
+        else:
+            click.echo(f"{path}: " + ", ".join(f"{k}={v}" for k, v in body.items()
+                                               if k != "file" and v not in (None, [], {})))
+
+
+@main.group()
 def reminders() -> None:
     """Reminders."""
 

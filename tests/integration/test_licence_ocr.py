@@ -1,0 +1,70 @@
+"""Reading licences from synthetic phone photos with Tesseract (Debian's tesseract-ocr)."""
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from bot.licence_checks import MIN_CONFIDENCE
+from bot.services.ocr import read_licence
+from tests.licence_photos import licence_photo, not_a_licence
+
+SEEDS = range(100, 108)
+KEY = ("surname", "given_names", "birth_date", "expiry_date", "licence_number")
+
+
+@pytest.fixture(scope="module")
+def readings():  # type: ignore[no-untyped-def]
+    return [(read_licence(data), truth) for data, truth in map(licence_photo, SEEDS)]
+
+
+def test_the_card_is_found_straightened_and_its_fields_read(readings):
+    right = {k: sum(getattr(r, k) == getattr(t, k) for r, t in readings) for k in KEY}
+    assert all(r.is_licence for r, _ in readings)
+    assert right["birth_date"] == right["expiry_date"] == len(readings)  # the dates, by value
+    assert right["surname"] >= 7 and right["licence_number"] >= 7, right
+
+
+def test_a_wrong_field_is_never_sure_except_a_lost_accent(readings):
+    from bot.licence_checks import fold
+
+    for reading, truth in readings:
+        for key in KEY:
+            value, expected = getattr(reading, key), getattr(truth, key)
+            if value is None or value == expected:
+                continue
+            lost_accent = isinstance(value, str) and fold(value) == fold(str(expected))
+            assert lost_accent or reading.confidence[key] < MIN_CONFIDENCE, (key, value, expected)
+
+
+def test_other_pictures_are_not_licences():
+    assert not any(read_licence(not_a_licence(seed)).is_licence for seed in range(6))
+
+
+def test_corrupt_and_oversized_files_get_a_reason_not_a_crash():
+    assert read_licence(b"\xff\xd8not really a jpeg").problems == ["corrupt"]
+    huge = io.BytesIO()
+    Image.new("L", (9000, 9000)).save(huge, "PNG")  # 81 megapixels of nothing
+    assert read_licence(huge.getvalue()).problems == ["too_large"]
+
+
+def test_licence_scan_prints_the_design_contract(tmp_path):
+    data, truth = licence_photo(101)
+    (tmp_path / "front.jpg").write_bytes(data)
+    (tmp_path / "receipt.jpg").write_bytes(not_a_licence(0))
+    bin_ = str(Path(sys.executable).parent / "crms-bot")
+    done = subprocess.run([bin_, "licence", "scan", str(tmp_path / "front.jpg"),
+                           str(tmp_path / "receipt.jpg"), "--json"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    front, receipt = (json.loads(line) for line in done.stdout.splitlines())
+    assert front["is_licence"] and front["surname"] == truth.surname
+    assert front["birth_date"] == truth.birth_date.isoformat()
+    assert set(front) >= {"surname", "given_names", "birth_date", "expiry_date",
+                          "licence_number", "categories", "confidence", "problems"}
+    assert receipt["is_licence"] is False
+    assert truth.surname not in done.stderr  # field values never reach the logs
