@@ -58,10 +58,12 @@ class Engine:
     """Handles inbound messages; side effects leave only through the outbox."""
 
     def __init__(self, db: Database, services: Services,
-                 after_commit: Callable[[], None] = lambda: None) -> None:
+                 after_commit: Callable[[], None] = lambda: None,
+                 run_job: Callable[..., None] | None = None) -> None:
         self.db = db
         self.services = services
         self.after_commit = after_commit
+        self.run_job = run_job  # how flows' slow work is queued (None: run it at once)
         self._tenant_ids: dict[str, tuple[float, int]] = {}
 
     def handle(self, inbound: InboundMessage) -> Receipt:
@@ -160,6 +162,7 @@ class Engine:
         """
         handled = 0
         pending: list[int] | None = None  # read once: a later message brings its own job
+        jobs: list[tuple[str, tuple[Any, ...]]] = []  # queued once the lock is released
         with self.services.locks.lock(f"conv:{conversation_id}"):
             while True:
                 started = time.perf_counter()
@@ -174,7 +177,7 @@ class Engine:
                         msg = s.get(Message, message_id)
                         if msg is None or msg.processed_at is not None:
                             continue
-                        self._process(s, msg)
+                        jobs += self._process(s, msg)
                 except Exception:
                     log.exception("handling message %s failed; renter gets an apology", message_id)
                     if message_id is None:
@@ -183,6 +186,7 @@ class Engine:
                         self._fail(s, message_id)
                 metrics.HANDLING.observe(time.perf_counter() - started)
                 handled += 1
+        self._queue(jobs)
         if handled and notify:
             self.after_commit()
         return handled
@@ -207,7 +211,7 @@ class Engine:
         return Context(session=s, tenant=tenant, conversation=conv, services=self.services,
                        now=self.services.clock.now())
 
-    def _process(self, s: Session, msg: Message) -> None:
+    def _process(self, s: Session, msg: Message) -> list[tuple[str, tuple[Any, ...]]]:
         ctx = self._context(s, msg)
         conv = ctx.conversation
         conv.last_inbound_at = msg.created_at
@@ -217,6 +221,42 @@ class Engine:
         msg.intent, msg.language = turn.intent, conv.language
         msg.processed_at, msg.status = ctx.now, "processed"
         self._write(ctx)
+        return ctx.jobs
+
+    def _queue(self, jobs: list[tuple[str, tuple[Any, ...]]]) -> None:
+        """Hand the turn's slow work on; the turn itself is committed whatever happens here."""
+        import bot.jobs
+
+        for name, args in jobs:
+            try:
+                if self.run_job is not None:
+                    self.run_job(name, *args)
+                else:
+                    getattr(bot.jobs, name)(*args)
+            except Exception:  # noqa: BLE001 - logged; the state stays visible to staff
+                log.exception("job %s could not run", name)
+
+    def continue_flow(self, conversation_id: int, flow: str, event: str,
+                      **data: Any) -> None:
+        """A job's result goes back into the conversation (OCR done).
+
+        The flow's `on_event_<event>` runs under the conversation's lock, as a turn would.
+        """
+        jobs: list[tuple[str, tuple[Any, ...]]] = []
+        with self.services.locks.lock(f"conv:{conversation_id}"):
+            with self.db.session() as s:
+                conv = s.get(Conversation, conversation_id, with_for_update=self.db.is_postgres)
+                if conv is None:
+                    return
+                tenant = s.get(Tenant, conv.tenant_id)
+                assert tenant is not None
+                ctx = Context(session=s, tenant=tenant, conversation=conv,
+                              services=self.services, now=self.services.clock.now())
+                getattr(BY_NAME[flow], f"on_event_{event}")(ctx, **data)
+                self._write(ctx)
+                jobs = ctx.jobs
+        self._queue(jobs)
+        self.after_commit()
 
     def _fail(self, s: Session, message_id: int) -> None:
         msg = s.get(Message, message_id)

@@ -34,3 +34,17 @@ def relay_outbox() -> int:
 def fire_reminders() -> int:
     """Turn due reminders into outbox rows."""
     return runtime().scheduler.run_once()
+
+
+def read_licence(check_id: int, conversation_id: int, rt: Runtime | None = None) -> None:
+    """OCR a licence photo (seconds of work), then let the licence flow continue."""
+    from bot.models import LicenceCheck
+    from bot.services.ocr import read_licence as ocr
+
+    rt = rt or runtime()
+    with rt.db.session() as s:
+        check = s.get(LicenceCheck, check_id)
+        image = check.image if check is not None else None
+    reading = ocr(image) if image else None
+    rt.engine.continue_flow(conversation_id, "licence", "read", check_id=check_id,
+                            reading=reading.to_json() if reading else None)

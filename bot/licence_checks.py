@@ -52,6 +52,19 @@ class LicenceReading:
                 "confidence": {k: round(v, 3) for k, v in self.confidence.items()},
                 "problems": list(self.problems)}
 
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> "LicenceReading":
+        """Back from `to_json` (what the OCR job hands to the flow)."""
+        day = lambda v: date.fromisoformat(v) if v else None  # noqa: E731
+        return cls(is_licence=bool(body.get("is_licence")), surname=body.get("surname"),
+                   given_names=body.get("given_names"), birth_date=day(body.get("birth_date")),
+                   issue_date=day(body.get("issue_date")),
+                   expiry_date=day(body.get("expiry_date")), authority=body.get("authority"),
+                   licence_number=body.get("licence_number"),
+                   categories=tuple(body.get("categories") or ()),
+                   confidence=dict(body.get("confidence") or {}),
+                   problems=list(body.get("problems") or []))
+
     @property
     def overall_confidence(self) -> float:
         """The weakest key field (a licence is only as good as its worst field)."""
@@ -70,11 +83,6 @@ class Problem:
     def renter_key(self) -> str:
         """The message to the renter."""
         return f"licence.problem.{self.code}"
-
-    @property
-    def staff_key(self) -> str:
-        """The reason staff read."""
-        return f"licence.reason.{self.code}"
 
 
 def fold(text: str) -> str:

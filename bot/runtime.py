@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +38,16 @@ class EmbeddedWork:
     def wake_outbox(self) -> None:
         """Tell the delivery loop there is something to send."""
         self.wake.set()
+
+    def enqueue_job(self, name: str, *args: Any) -> None:
+        """A job of bot/jobs.py on a worker thread (OCR), like RQ would run it."""
+        import bot.jobs
+
+        job = functools.partial(getattr(bot.jobs, name), rt=self.runtime)  # this runtime's
+        try:
+            self.pool.submit(self._safe, job, *args)
+        except RuntimeError:  # the pool is shutting down: do it here rather than lose it
+            self._safe(job, *args)
 
     @staticmethod
     def _safe(fn: Any, *args: Any) -> None:
@@ -89,6 +100,11 @@ class QueuedWork:
         """Queue a delivery run."""
         self.queue.enqueue("bot.jobs.relay_outbox", result_ttl=0)
 
+    def enqueue_job(self, name: str, *args: Any) -> None:
+        """A job of bot/jobs.py for an RQ worker (OCR)."""
+        self.queue.enqueue(f"bot.jobs.{name}", *args, result_ttl=0, failure_ttl=86400,
+                           job_timeout=120)
+
 
 @dataclass
 class Runtime:
@@ -125,6 +141,7 @@ class Runtime:
                                  self.services.clock)
         self.scheduler = ReminderScheduler(self.db, self.services.clock)
         self.work = QueuedWork(self) if self.redis is not None else EmbeddedWork(self)
+        self.engine.run_job = self.work.enqueue_job
 
 
 def build_runtime(config: Config | None = None, services: Services | None = None) -> Runtime:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from bot import staff
 from bot.db import Database
 from bot.i18n import format_when
-from bot.models import Booking, Customer, Reminder, Tenant
+from bot.models import Booking, Customer, LicenceCheck, Reminder, Tenant
 from bot.notify import renter_conversation, send_to_renter
 from bot.services.ports import Clock
 
@@ -43,6 +43,27 @@ def plan_reminders(session: Session, booking: Booking, now: datetime) -> None:
             reminder.due_at, reminder.state = due, "planned" if due > now else "skipped"
 
 
+LICENCE_RETENTION_DAYS = 30
+
+
+def purge_licence_images(session: Session, now: datetime) -> int:
+    """Delete licence photos once their check was decided and the tenant's retention passed."""
+    purged = 0
+    decided = session.scalars(select(LicenceCheck).where(
+        LicenceCheck.decided_at.is_not(None), LicenceCheck.image.is_not(None)))
+    for check in decided:
+        tenant = session.get(Tenant, check.tenant_id)
+        days = float((tenant.setting("licence_retention_days") if tenant else None)
+                     or LICENCE_RETENTION_DAYS)
+        assert check.decided_at is not None
+        if now - check.decided_at >= timedelta(days=days):
+            check.image = None
+            purged += 1
+    if purged:
+        log.info("%s licence photos deleted after their retention period", purged)
+    return purged
+
+
 class ReminderScheduler:
     """Turns due reminders into outbox rows; its cost grows with what is due, not all bookings."""
 
@@ -62,6 +83,7 @@ class ReminderScheduler:
             ).order_by(Reminder.due_at).limit(limit)))
         fired = sum(1 for reminder_id in due if self._fire(reminder_id, now))
         with self.db.session() as s:
+            purge_licence_images(s, now)
             return fired + staff.reannounce(s, now)
 
     def _fire(self, reminder_id: int, now: datetime) -> bool:

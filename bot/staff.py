@@ -349,6 +349,7 @@ class StaffDesk:
             post(self.session, self.tenant, conv, self.now, "staff.no_licence")
             return "no licence"
         check.status = "approved" if decision == "approve" else "rejected"
+        check.decided_at = self.now
         if decision == "reject":
             check.problems = [*(check.problems or []), f"staff: {reason.strip()[:300]}"]
             self._say(conv, "licence.rejected", reason=reason.strip()[:300])

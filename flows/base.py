@@ -49,6 +49,7 @@ class Context:
     replies: list[Reply] = field(default_factory=list)
     staff_notes: list[StaffNote] = field(default_factory=list)
     resume_intent: str | None = None
+    jobs: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)  # run after commit
 
     @property
     def language(self) -> str:
@@ -62,6 +63,10 @@ class Context:
     def send(self, reply: Reply) -> None:
         """Append a prepared reply (to another channel or address)."""
         self.replies.append(reply)
+
+    def run_job(self, name: str, *args: Any) -> None:
+        """Slow work (OCR) for the worker, queued once this turn is committed."""
+        self.jobs.append((name, args))
 
     def notify_staff(self, key: str, **params: Any) -> None:
         """Queue a message for the tenant's staff chat."""

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bot.models.base import Base, EncryptedBytes, utcnow
+from bot.models.base import Base, EncryptedBytes, EncryptedText, utcnow
 
 
 class Reminder(Base):
@@ -63,8 +63,10 @@ class LicenceCheck(Base):
     status: Mapped[str] = mapped_column(String(20), default="received")
     image: Mapped[bytes | None] = mapped_column(EncryptedBytes)
     content_type: Mapped[str | None] = mapped_column(String(64))
-    fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # not personal: kinds only
+    reading: Mapped[str | None] = mapped_column(EncryptedText)  # what OCR read, JSON, encrypted
     problems: Mapped[list[str]] = mapped_column(JSON, default=list)
+    decided_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
