@@ -36,7 +36,7 @@ CATEGORIES = {"AM", "A1", "A2", "A", "B1", "B", "BE", "C1", "C1E", "C", "CE", "D
 LABEL = re.compile(r"^\s*(1|2|3|4\s*[aA]|4\s*[bB]|4\s*[cC]|5|9)(?:\s*[.,:]\s*|\s+)(.*)$")
 ONE_LIKE = re.compile(r"(?<=[ABCD])[LI|l!]")  # "A1" read as "AL" or "AI"
 DATE = re.compile(r"(\d{1,2})\s*[.,/-]\s*(\d{1,2})\s*[.,/-]\s*(\d{4})")
-NUMBER = re.compile(r"[A-Z0-9]{5,20}")
+LICENCE_NUMBER = re.compile(r"(?<![A-Z0-9])([A-Z]{1,3}\d{5,10}|\d{6,12})(?![A-Z0-9])")
 
 
 class UnreadableImage(ValueError):
@@ -133,6 +133,66 @@ def read_lines(card: np.ndarray, upscale: bool = True) -> list[Line]:
                    for words in lines.values()), key=lambda line: line.top)
 
 
+_RAPID: Any = None
+
+
+def rapid_engine() -> Any:
+    """RapidOCR (ONNX models inside its wheel, offline), loaded once; None if not installed."""
+    global _RAPID
+    if _RAPID is None:
+        try:
+            from rapidocr import RapidOCR
+        except ImportError:  # pragma: no cover - an install without the second engine
+            _RAPID = False
+            return None
+        logging.getLogger("RapidOCR").setLevel(logging.WARNING)
+        _RAPID = RapidOCR(params={"Global.log_level": "warning"})
+    return _RAPID or None
+
+
+def read_lines_rapid(card: np.ndarray) -> list[Line]:
+    """RapidOCR over the card: its boxes grouped into lines by height on the card."""
+    engine = rapid_engine()
+    if engine is None:
+        return []
+    result = engine(card)
+    if result.boxes is None or result.txts is None:
+        return []
+    boxes = []
+    for box, text, score in zip(result.boxes, result.txts, result.scores, strict=True):
+        ys, xs = [p[1] for p in box], [p[0] for p in box]
+        boxes.append(((min(ys) + max(ys)) / 2, max(ys) - min(ys), min(xs), str(text),
+                      float(score)))
+    boxes.sort()
+    rows: list[list[tuple[float, float, float, str, float]]] = []
+    for item in boxes:
+        if rows and abs(item[0] - rows[-1][0][0]) < 0.5 * max(item[1], rows[-1][0][1]):
+            rows[-1].append(item)
+        else:
+            rows.append([item])
+    lines = []
+    for row in rows:
+        row.sort(key=lambda b: b[2])
+        words = tuple((text, score) for _, _, _, text, score in row)
+        lines.append(Line(" ".join(w for w, _ in words), min(c for _, c in words),
+                          int(row[0][0]), words))
+    return lines
+
+
+def cross_check(primary: dict[str, tuple[str, float]],
+                other: dict[str, tuple[str, float]]) -> dict[str, tuple[str, float]]:
+    """Two engines: where they read a field differently, nobody is sure of it."""
+    from bot.licence_checks import fold
+
+    checked = {}
+    for key, (value, confidence) in primary.items():
+        second = other.get(key)
+        same = second is not None and (fold(second[0]).replace(" ", "")
+                                       == fold(value).replace(" ", ""))
+        checked[key] = (value, confidence if same else min(confidence, 0.5))
+    return checked
+
+
 def parse(lines: list[Line]) -> tuple[dict[str, tuple[str, float]], int]:
     """Field number -> (text, confidence), and how much of a licence the lines look like.
 
@@ -163,35 +223,44 @@ def parse(lines: list[Line]) -> tuple[dict[str, tuple[str, float]], int]:
             fields["4a"] = (ordered[1][2], ordered[1][1].confidence_of(ordered[1][2]))
     for label, line, value in labelled:
         compact = value.replace(" ", "").upper()
-        if "5" not in fields and (label == "5" or re.fullmatch(r"[A-Z]{0,3}\d{5,12}", compact)) \
-                and NUMBER.fullmatch(compact) and not _date(value):
-            fields["5"] = (compact, line.confidence_of(value))
+        number = None if _date(value) else LICENCE_NUMBER.search(value.upper())
+        if "5" not in fields and number is not None:
+            fields["5"] = (number.group(1), line.confidence_of(number.group(1)))
         elif "9" not in fields and (codes := _categories(value)) and len(codes) * 2 >= len(compact):
             # a repaired "1" is a guess: never surer than a coin toss of certainty
             fields["9"] = (" ".join(codes), line.confidence_of(value)
                            if not ONE_LIKE.search(value.upper()) else min(0.6, line.confidence))
         elif label == "4c" and "4c" not in fields:
             fields["4c"] = (value, line.confidence_of(value))
-    names = [(v, line) for label, line, v in labelled[1:] if _name(v) and not _date(v)
-             and label not in ("4c", "9", "5")]
-    for key, index in (("1", 0), ("2", 1)):  # unlabelled: the name-like lines under the title
-        if key not in fields and len(names) > index:
-            value, line = names[index]
-            fields[key] = (value, line.confidence_of(value) * 0.8)
+    # Unlabelled names: the surname is the first name-like line under the title, the given
+    # names the line right under the surname (never the authority further down).
+    if "1" not in fields:
+        first = next((i for i, (label, _, v) in enumerate(labelled) if i and _name(v)
+                      and not _date(v) and label not in ("4c", "9", "5")), None)
+        if first is not None:
+            value, line = labelled[first][2], labelled[first][1]
+            fields["1"] = (value, line.confidence_of(value) * 0.8)
+    if "2" not in fields and "1" in fields:
+        surname_at = next((i for i, (_, _, v) in enumerate(labelled) if v == fields["1"][0]), None)
+        if surname_at is not None and surname_at + 1 < len(labelled):
+            _, line, value = labelled[surname_at + 1]
+            if _name(value) and not _date(value):
+                fields["2"] = (value, line.confidence_of(value) * 0.8)
     score = sum(1 for key in ("1", "2", "3", "4b", "5", "9") if key in fields)
     return fields, score
 
 
 def _categories(text: str) -> list[str]:
     """Category codes in a line, also when the spaces between them were lost ("AMA1B")."""
+    text = re.sub(r"^\W*\d{1,2}\s*[.,:]\s*", "", text)  # the label, however it was read
     codes: list[str] = []
     for word in re.split(r"[\s,/|]+", ONE_LIKE.sub("1", text.upper())):
-        rest = word
+        rest = re.sub(r"[^A-Z0-9]", "", word)
         while rest:
             code = next((c for c in sorted(CATEGORIES, key=len, reverse=True)
                          if rest.startswith(c)), None)
             if code is None:
-                return codes if codes else []
+                return []
             codes.append(code)
             rest = rest[len(code):]
     return codes
@@ -250,19 +319,26 @@ def read_licence(data: bytes) -> LicenceReading:
     except UnreadableImage as exc:
         return LicenceReading(is_licence=False, problems=[str(exc)])
     card = find_card(image)
-    candidates: list[Any] = []
-    if card is not None:
-        candidates += [card, np.ascontiguousarray(np.rot90(card, 2))]  # upside down too
-    else:  # no card edge found: the whole photo, turned each way
-        whole = np.asarray(image)
-        candidates += [whole] + [np.ascontiguousarray(np.rot90(whole, k)) for k in (1, 2, 3)]
     best: tuple[dict[str, tuple[str, float]], int] = ({}, 0)
-    for candidate in candidates:
-        fields, found = parse(read_lines(candidate, upscale=card is not None))
-        if found > best[1]:
-            best = (fields, found)
-        if found >= 5:
-            break
+    if card is not None:
+        for candidate in (card, np.ascontiguousarray(np.rot90(card, 2))):  # upside down too
+            rapid = parse(read_lines_rapid(candidate))
+            tess = parse(read_lines(candidate))
+            if rapid[1] >= 4:  # the second engine reads accents; each checks the other
+                best = (cross_check(rapid[0], tess[0]), rapid[1])
+            elif tess[1] > best[1]:
+                best = (cross_check(tess[0], rapid[0]), tess[1])
+            if best[1] >= 4:
+                break
+    if best[1] < 4:  # no card edge found: the whole photo, turned each way
+        whole = np.asarray(image)
+        for turn in range(4):
+            fields, found = parse(read_lines(np.ascontiguousarray(np.rot90(whole, turn)),
+                                             upscale=False))
+            if found > best[1]:
+                best = (fields, found)
+            if found >= 5:
+                break
     reading = to_reading(*best)
     log.info("licence read in %.2f s: licence=%s, fields=%s", time.perf_counter() - started,
              reading.is_licence, best[1])  # never the values: they are personal data

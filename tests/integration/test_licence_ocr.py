@@ -25,20 +25,27 @@ def readings():  # type: ignore[no-untyped-def]
 def test_the_card_is_found_straightened_and_its_fields_read(readings):
     right = {k: sum(getattr(r, k) == getattr(t, k) for r, t in readings) for k in KEY}
     assert all(r.is_licence for r, _ in readings)
-    assert right["birth_date"] == right["expiry_date"] == len(readings)  # the dates, by value
-    assert right["surname"] >= 7 and right["licence_number"] >= 7, right
+    assert right == dict.fromkeys(KEY, len(readings)), right  # accents included
+    assert all(tuple(r.categories) == t.categories for r, t in readings)
 
 
-def test_a_wrong_field_is_never_sure_except_a_lost_accent(readings):
-    from bot.licence_checks import fold
+def test_a_field_the_two_engines_read_differently_is_never_sure():
+    from bot.services.ocr import cross_check
 
-    for reading, truth in readings:
+    checked = cross_check({"1": ("MÜLLER", 0.95), "5": ("ZH123456", 0.9)},
+                          {"1": ("MULLER", 0.9), "5": ("ZH128456", 0.9)})
+    assert checked["1"] == ("MÜLLER", 0.95)  # the same letters: an accent one engine lost
+    assert checked["5"][1] < MIN_CONFIDENCE
+
+
+def test_hard_photos_are_wrong_only_where_unsure():
+    for seed in range(200, 206):  # turned upside down or sideways, more skew and blur
+        data, truth = licence_photo(seed, hard=True)
+        reading = read_licence(data)
         for key in KEY:
-            value, expected = getattr(reading, key), getattr(truth, key)
-            if value is None or value == expected:
-                continue
-            lost_accent = isinstance(value, str) and fold(value) == fold(str(expected))
-            assert lost_accent or reading.confidence[key] < MIN_CONFIDENCE, (key, value, expected)
+            value = getattr(reading, key)
+            if value is not None and value != getattr(truth, key):
+                assert reading.confidence[key] < MIN_CONFIDENCE, (seed, key)
 
 
 def test_other_pictures_are_not_licences():
