@@ -53,7 +53,7 @@ def erase_personal_data(ctx: Context) -> None:
                  address=None, opted_out=True, erased_at=ctx.now))
         ctx.session.execute(update(LicenceCheck).where(
             LicenceCheck.customer_id == customer_id, LicenceCheck.tenant_id == tenant_id,
-        ).values(image=None, fields={}))
+        ).values(image=None, fields={}, reading=None))
     ctx.session.execute(update(Message).where(
         Message.conversation_id.in_(conv_ids), Message.tenant_id == tenant_id,
     ).values(body=ERASED, payload={}))

@@ -94,3 +94,12 @@ def test_the_photo_is_deleted_after_the_retention_period(renter, runtime, clock)
     runtime.scheduler.run_once()
     record = check_of(runtime)
     assert record.image is None and record.status == "accepted"  # the decision stays
+
+
+def test_delete_data_erases_the_photo_and_what_was_read(renter, runtime):
+    send_photo(renter, photo_of(ANNAS, seed=2))
+    renter.say("/yes")
+    renter.say("bitte löschen Sie meine Daten")
+    renter.say("/yes")
+    record = check_of(runtime)
+    assert record.image is None and record.reading is None
