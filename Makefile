@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PORT   ?= 8000
 
-.PHONY: install run test bench lint clean rasa test-rasa
+.PHONY: install ocr-deps run test bench lint clean rasa test-rasa
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,19 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
-run: install
+# Licence reading uses Debian's Tesseract: installed when we may (root with apt), else said.
+OCR_PACKAGES := tesseract-ocr tesseract-ocr-deu tesseract-ocr-fra tesseract-ocr-ita \
+                tesseract-ocr-eng tesseract-ocr-osd
+ocr-deps:
+	@command -v tesseract >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+	      $(OCR_PACKAGES) >/dev/null || echo "NOTE: could not install Tesseract"; \
+	  else \
+	    echo "NOTE: licence photos are read best with: sudo apt-get install $(OCR_PACKAGES)"; \
+	  fi; }
+
+run: install ocr-deps
 	$(BIN)/crms-bot db upgrade
 	$(BIN)/crms-bot demo-data --if-empty
 	$(BIN)/crms-bot serve --port $(PORT)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from bot.runtime import Runtime, build_runtime
 
 _RUNTIME: Runtime | None = None
@@ -45,6 +47,11 @@ def read_licence(check_id: int, conversation_id: int, rt: Runtime | None = None)
     with rt.db.session() as s:
         check = s.get(LicenceCheck, check_id)
         image = check.image if check is not None else None
-    reading = ocr(image) if image else None
+    failed = False
+    try:
+        reading = ocr(image) if image else None
+    except Exception:  # noqa: BLE001 - OCR broken (no Tesseract?): a person reads it instead
+        logging.getLogger(__name__).exception("licence check %s could not be read", check_id)
+        reading, failed = None, True
     rt.engine.continue_flow(conversation_id, "licence", "read", check_id=check_id,
-                            reading=reading.to_json() if reading else None)
+                            reading=reading.to_json() if reading else None, failed=failed)

@@ -74,10 +74,18 @@ class LicenceFlow(Flow):
         ctx.run_job("read_licence", record.id, ctx.conversation.id)
         ctx.audit("licence.received", "licence_check", record.id, content_type=media.content_type)
 
-    def on_event_read(self, ctx: Context, check_id: int, reading: dict[str, Any] | None) -> None:
+    def on_event_read(self, ctx: Context, check_id: int, reading: dict[str, Any] | None,
+                      failed: bool = False) -> None:
         """The OCR job is done: show what was read, or ask for a better photo."""
         record = ctx.session.get(LicenceCheck, check_id)
         if record is None or record.tenant_id != ctx.tenant.id:
+            return
+        if failed:  # the reader itself broke: a person looks at the photo
+            record.status = "review"
+            ctx.finish()
+            ctx.say("licence.review")
+            ctx.notify_staff("staff.licence_check_failed", check=record.id,
+                             ref=ctx.booking.ref if ctx.booking else "-", reasons="ocr_failed")
             return
         result = LicenceReading.from_json(reading) if reading else None
         if result is None or not result.is_licence:

@@ -58,11 +58,42 @@ class Line:
         return min(scores) if scores else self.confidence
 
 
+MAX_PDF_PAGES = 3  # a scan of the front, maybe the back: never a whole document
+
+
+def load_pages(data: bytes) -> list[Image.Image]:
+    """The images to look at: the photo, or the first pages of a PDF scan."""
+    if len(data) > MAX_BYTES:
+        raise UnreadableImage("too_large")
+    if not data.startswith(b"%PDF"):
+        return [load(data)]
+    import pypdfium2
+
+    try:
+        pdf = pypdfium2.PdfDocument(data)
+    except pypdfium2.PdfiumError as exc:
+        raise UnreadableImage("corrupt") from exc
+    try:
+        pages = []
+        for index in range(min(len(pdf), MAX_PDF_PAGES)):
+            page = pdf[index]
+            width, height = page.get_size()
+            scale = min(4.0, 1600 / max(width, height, 1))  # about 1600 px on the long side
+            pages.append(page.render(scale=scale).to_pil().convert("RGB"))
+        return pages
+    finally:
+        pdf.close()
+
+
 def load(data: bytes) -> Image.Image:
-    """The photo, upright as the phone meant it; refuses oversized and corrupt files."""
+    """The photo, upright as the phone meant it; refuses oversized and corrupt files.
+
+    JPEG, PNG, WebP and HEIC (iPhones), through Pillow and pillow-heif.
+    """
     if len(data) > MAX_BYTES:
         raise UnreadableImage("too_large")
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    _register_heif()
     try:
         opened = Image.open(io.BytesIO(data))
         if opened.width * opened.height > MAX_PIXELS:
@@ -73,6 +104,14 @@ def load(data: bytes) -> Image.Image:
     except (OSError, SyntaxError, ValueError) as exc:
         raise UnreadableImage("corrupt") from exc
     return image
+
+
+def _register_heif() -> None:
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError:  # pragma: no cover - HEIC photos are then refused as unreadable
+        return
+    register_heif_opener()
 
 
 def find_card(image: Image.Image) -> np.ndarray | None:
@@ -177,6 +216,17 @@ def read_lines_rapid(card: np.ndarray) -> list[Line]:
         lines.append(Line(" ".join(w for w, _ in words), min(c for _, c in words),
                           int(row[0][0]), words))
     return lines
+
+
+def _tesseract_lines(card: np.ndarray) -> list[Line]:
+    """Tesseract's lines, or none when it is not installed (fields then stay unsure)."""
+    import pytesseract
+
+    try:
+        return read_lines(card)
+    except (pytesseract.TesseractNotFoundError, pytesseract.TesseractError) as exc:
+        log.warning("tesseract unavailable (%s): the licence goes to staff", type(exc).__name__)
+        return []
 
 
 def cross_check(primary: dict[str, tuple[str, float]],
@@ -312,18 +362,28 @@ def to_reading(fields: dict[str, tuple[str, float]], found: int) -> LicenceReadi
 
 
 def read_licence(data: bytes) -> LicenceReading:
-    """Everything above, for one image; never raises for a bad photo."""
-    started = time.perf_counter()
+    """Everything above, for one photo or PDF scan; never raises for a bad file."""
     try:
-        image = load(data)
+        pages = load_pages(data)
     except UnreadableImage as exc:
         return LicenceReading(is_licence=False, problems=[str(exc)])
+    reading = LicenceReading(is_licence=False, problems=["not_a_licence"])
+    for page in pages:  # the first page that shows a licence
+        reading = read_image(page)
+        if reading.is_licence:
+            break
+    return reading
+
+
+def read_image(image: Image.Image) -> LicenceReading:
+    """The licence in one image."""
+    started = time.perf_counter()
     card = find_card(image)
     best: tuple[dict[str, tuple[str, float]], int] = ({}, 0)
     if card is not None:
         for candidate in (card, np.ascontiguousarray(np.rot90(card, 2))):  # upside down too
             rapid = parse(read_lines_rapid(candidate))
-            tess = parse(read_lines(candidate))
+            tess = parse(_tesseract_lines(candidate))
             if rapid[1] >= 4:  # the second engine reads accents; each checks the other
                 best = (cross_check(rapid[0], tess[0]), rapid[1])
             elif tess[1] > best[1]:

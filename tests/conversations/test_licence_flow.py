@@ -103,3 +103,14 @@ def test_delete_data_erases_the_photo_and_what_was_read(renter, runtime):
     renter.say("/yes")
     record = check_of(runtime)
     assert record.image is None and record.reading is None
+
+
+def test_when_the_reader_breaks_a_person_checks_the_photo(renter, runtime, monkeypatch):
+    def broken(_data: bytes) -> None:
+        raise RuntimeError("tesseract crashed")
+
+    monkeypatch.setattr("bot.services.ocr.read_licence", broken)
+    reading, review = send_photo(renter, photo_of(ANNAS, seed=2))
+    assert review == "Eine Person aus unserem Team prüft Ihren Führerausweis und meldet sich hier."
+    assert check_of(runtime).status == "review" and check_of(runtime).image is not None
+    assert any("ocr_failed" in t for t in renter.staff_texts())

@@ -75,3 +75,26 @@ def test_licence_scan_prints_the_design_contract(tmp_path):
                           "licence_number", "categories", "confidence", "problems"}
     assert receipt["is_licence"] is False
     assert truth.surname not in done.stderr  # field values never reach the logs
+
+
+@pytest.mark.parametrize("kind", ["PDF", "HEIF", "WEBP"])
+def test_pdf_scans_heic_and_webp_photos_are_read(kind):
+    data, truth = licence_photo(102)
+    photo = Image.open(io.BytesIO(data))
+    out = io.BytesIO()
+    if kind == "PDF":  # a two-page scan: a cover page, then the licence
+        Image.open(io.BytesIO(not_a_licence(0))).save(out, "PDF", save_all=True,
+                                                       append_images=[photo])
+    else:
+        if kind == "HEIF":
+            from pillow_heif import register_heif_opener
+
+            register_heif_opener()
+        photo.save(out, kind, quality=85)
+    reading = read_licence(out.getvalue())
+    assert reading.is_licence and reading.surname == truth.surname
+    assert reading.licence_number == truth.licence_number
+
+
+def test_a_broken_pdf_gets_a_reason():
+    assert read_licence(b"%PDF-1.7\n1 0 obj << broken").problems == ["corrupt"]
