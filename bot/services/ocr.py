@@ -58,6 +58,7 @@ class Line:
         return min(scores) if scores else self.confidence
 
 
+FULL_SCORE = 8  # six fields found, both names by their labels
 MAX_PDF_PAGES = 3  # a scan of the front, maybe the back: never a whole document
 
 
@@ -286,7 +287,7 @@ def parse(lines: list[Line]) -> tuple[dict[str, tuple[str, float]], int]:
     # names the line right under the surname (never the authority further down).
     if "1" not in fields:
         first = next((i for i, (label, _, v) in enumerate(labelled) if i and _name(v)
-                      and not _date(v) and label not in ("4c", "9", "5")), None)
+                      and len(v) >= 3 and not _date(v) and label not in ("4c", "9", "5")), None)
         if first is not None:
             value, line = labelled[first][2], labelled[first][1]
             fields["1"] = (value, line.confidence_of(value) * 0.8)
@@ -294,9 +295,12 @@ def parse(lines: list[Line]) -> tuple[dict[str, tuple[str, float]], int]:
         surname_at = next((i for i, (_, _, v) in enumerate(labelled) if v == fields["1"][0]), None)
         if surname_at is not None and surname_at + 1 < len(labelled):
             _, line, value = labelled[surname_at + 1]
-            if _name(value) and not _date(value):
+            if _name(value) and not _date(value) and len(value) >= 3:
                 fields["2"] = (value, line.confidence_of(value) * 0.8)
+    # Names found by their labels count more: an upside-down read finds dates and numbers by
+    # value but its names only by guessing.
     score = sum(1 for key in ("1", "2", "3", "4b", "5", "9") if key in fields)
+    score += sum(1 for label, _, _ in labelled if label in ("1", "2"))
     return fields, score
 
 
@@ -335,7 +339,8 @@ def _name(text: str) -> str | None:
 
 def to_reading(fields: dict[str, tuple[str, float]], found: int) -> LicenceReading:
     """The licence fields with their confidence; not a licence when little was found."""
-    if found < 4:
+    checked_by_value = sum(1 for key in ("3", "4b", "5", "9") if key in fields)
+    if found < 4 or checked_by_value < 2:  # names alone could be any text
         return LicenceReading(is_licence=False, problems=["not_a_licence"])
     reading = LicenceReading(is_licence=True)
     text = lambda key: fields.get(key, ("", 0.0))  # noqa: E731
@@ -381,15 +386,19 @@ def read_image(image: Image.Image) -> LicenceReading:
     card = find_card(image)
     best: tuple[dict[str, tuple[str, float]], int] = ({}, 0)
     if card is not None:
-        for candidate in (card, np.ascontiguousarray(np.rot90(card, 2))):  # upside down too
-            rapid = parse(read_lines_rapid(candidate))
-            tess = parse(_tesseract_lines(candidate))
-            if rapid[1] >= 4:  # the second engine reads accents; each checks the other
-                best = (cross_check(rapid[0], tess[0]), rapid[1])
-            elif tess[1] > best[1]:
-                best = (cross_check(tess[0], rapid[0]), tess[1])
-            if best[1] >= 4:
-                break
+        # RapidOCR reads the card (accents included) the way up that finds the most labels;
+        # Tesseract then reads the same way up, and a field they disagree on is unsure.
+        chosen, rapid = card, parse(read_lines_rapid(card))
+        if rapid[1] < FULL_SCORE:
+            turned = np.ascontiguousarray(np.rot90(card, 2))
+            other = parse(read_lines_rapid(turned))
+            if other[1] > rapid[1]:
+                chosen, rapid = turned, other
+        tess = parse(_tesseract_lines(chosen))
+        if rapid[1] >= 4:
+            best = (cross_check(rapid[0], tess[0]), rapid[1])
+        elif tess[1] >= 4:
+            best = (cross_check(tess[0], rapid[0]), tess[1])
     if best[1] < 4:  # no card edge found: the whole photo, turned each way
         whole = np.asarray(image)
         for turn in range(4):
