@@ -9,6 +9,7 @@ never reach the logs.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 from bot.i18n import format_day
@@ -18,6 +19,7 @@ from bot.models import LicenceCheck
 from flows.base import Context, Flow, Turn
 
 YES_NO = (("button.yes", "/yes"), ("button.no", "/no"))
+READING_LOST_AFTER = timedelta(minutes=10)
 
 
 def first_readable(turn: Turn) -> FetchedMedia | None:
@@ -48,11 +50,18 @@ class LicenceFlow(Flow):
         return True
 
     def on_reading(self, ctx: Context, turn: Turn) -> bool:
-        """A message while the photo is being read: a second photo waits its turn."""
-        if turn.attachments:
+        """A message while the photo is being read: a second photo waits its turn.
+
+        Unless the reading was lost: a worker that died long ago never answers.
+        """
+        if not turn.attachments:
+            return False
+        record = self._record(ctx)
+        if record is not None and ctx.now - record.created_at < READING_LOST_AFTER:
             ctx.say("licence.still_reading")
-            return True
-        return False
+        else:
+            self.receive(ctx, turn)
+        return True
 
     def receive(self, ctx: Context, turn: Turn) -> None:
         """Store the image encrypted and have the worker read it."""

@@ -114,3 +114,20 @@ def test_when_the_reader_breaks_a_person_checks_the_photo(renter, runtime, monke
     assert review == "Eine Person aus unserem Team prüft Ihren Führerausweis und meldet sich hier."
     assert check_of(runtime).status == "review" and check_of(runtime).image is not None
     assert any("ocr_failed" in t for t in renter.staff_texts())
+
+
+def test_a_second_photo_while_the_first_is_read_waits(chat, services, clock):
+    queued = []
+    anna = chat("whatsapp", ANNA)
+    anna.runtime.engine.run_job = lambda name, *args: queued.append(name)  # the worker is busy
+    media = services.channels["whatsapp"].media
+    media["https://media/1"] = media["https://media/2"] = ("image/jpeg", photo_of(ANNAS, 2))
+    assert anna.say("", media=(Media("https://media/1", "image/jpeg"),))[0].startswith(
+        "Danke! Ich lese")
+    assert anna.say("", media=(Media("https://media/2", "image/jpeg"),)) == [
+        "Ich lese noch das erste Foto; danach schaue ich mir gerne ein neues an."]
+    assert queued == ["read_licence"]  # one reading at a time
+    clock.advance(minutes=11)  # the worker died with the first: the next photo is read
+    assert anna.say("", media=(Media("https://media/2", "image/jpeg"),))[0].startswith(
+        "Danke! Ich lese")
+    assert queued == ["read_licence", "read_licence"]
