@@ -235,12 +235,18 @@ def cross_check(primary: dict[str, tuple[str, float]],
     """Two engines: where they read a field differently, nobody is sure of it."""
     from bot.licence_checks import fold
 
+    def same(key: str, a: str, b: str) -> bool:
+        if key in ("3", "4a", "4b"):
+            return _date(a) is not None and _date(a) == _date(b)
+        if key == "9":
+            return set(_categories(a)) == set(_categories(b))
+        return fold(a).replace(" ", "") == fold(b).replace(" ", "")
+
     checked = {}
     for key, (value, confidence) in primary.items():
         second = other.get(key)
-        same = second is not None and (fold(second[0]).replace(" ", "")
-                                       == fold(value).replace(" ", ""))
-        checked[key] = (value, confidence if same else min(confidence, 0.5))
+        agreed = second is not None and same(key, value, second[0])
+        checked[key] = (value, confidence if agreed else min(confidence, 0.5))
     return checked
 
 
