@@ -304,10 +304,7 @@ def telegram_set_webhook(slug: str) -> None:
     """Register CRMS_PUBLIC_URL/webhooks/telegram/SLUG with the tenant's secret token."""
     import asyncio
 
-    from aiogram import Bot
-    from aiogram.client.session.aiohttp import AiohttpSession
-    from aiogram.client.telegram import TelegramAPIServer
-
+    from bot.channels.telegram import ALLOWED_UPDATES, make_bot
     from bot.repository import tenant_by_slug
 
     runtime = _runtime()
@@ -319,14 +316,11 @@ def telegram_set_webhook(slug: str) -> None:
             raise click.ClickException(f"tenant {slug!r} has no Telegram bot token")
         token, secret = tenant.telegram_bot_token, tenant.telegram_webhook_secret
     url = f"{runtime.config.public_url}/webhooks/telegram/{slug}"
-    base = runtime.config.telegram_api_base
 
     async def register() -> None:
-        session = AiohttpSession(api=TelegramAPIServer.from_base(base)) if base else None
-        bot = Bot(token, session=session) if session else Bot(token)
+        bot = make_bot(token, runtime.config.telegram_api_base)
         try:
-            await bot.set_webhook(url, secret_token=secret,
-                                  allowed_updates=["message", "callback_query"])
+            await bot.set_webhook(url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
         finally:
             await bot.session.close()
 
@@ -340,7 +334,8 @@ def telegram_delete_webhook(slug: str) -> None:
     """Remove the tenant's webhook (to run `crms-bot telegram-poll` instead)."""
     import asyncio
 
-    from bot.telegram_poll import make_bot, tenant_bots
+    from bot.channels.telegram import make_bot
+    from bot.telegram_poll import tenant_bots
 
     runtime = _runtime()
     try:

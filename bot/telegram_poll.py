@@ -11,28 +11,17 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from bot.channels.telegram import ALLOWED_UPDATES, make_bot
 from bot.models import Tenant
 from bot.runtime import Runtime
 from bot.telegram_updates import TenantBot, handle_update
 
 log = logging.getLogger(__name__)
 POLL_TIMEOUT = 25  # seconds Telegram holds a getUpdates open
-ALLOWED = ["message", "callback_query"]
 
 
 class WebhookIsSet(RuntimeError):
     """Telegram will not hand out updates by polling while a webhook is registered."""
-
-
-def make_bot(token: str, api_base: str | None) -> Any:
-    """An aiogram Bot, pointed at another Bot API server when one is configured."""
-    from aiogram import Bot
-    from aiogram.client.session.aiohttp import AiohttpSession
-    from aiogram.client.telegram import TelegramAPIServer
-
-    if api_base:
-        return Bot(token, session=AiohttpSession(api=TelegramAPIServer.from_base(api_base)))
-    return Bot(token)
 
 
 def tenant_bots(runtime: Runtime, slugs: tuple[str, ...]) -> list[tuple[TenantBot, str]]:
@@ -77,7 +66,7 @@ async def _poll_one(runtime: Runtime, tenant: TenantBot, client: Any,
     while not stop():
         try:
             updates = await client.get_updates(offset=offset, timeout=0 if once else POLL_TIMEOUT,
-                                               allowed_updates=ALLOWED)
+                                               allowed_updates=ALLOWED_UPDATES)
         except Exception as exc:  # noqa: BLE001 - network trouble: wait and poll again
             log.warning("getUpdates for %s failed: %s", tenant.slug, type(exc).__name__)
             await asyncio.sleep(5)
@@ -90,7 +79,7 @@ async def _poll_one(runtime: Runtime, tenant: TenantBot, client: Any,
             handled += 1
         if once:
             if offset is not None:  # confirm the last batch, as the next poll would
-                await client.get_updates(offset=offset, timeout=0, allowed_updates=ALLOWED)
+                await client.get_updates(offset=offset, timeout=0, allowed_updates=ALLOWED_UPDATES)
             break
     return handled
 

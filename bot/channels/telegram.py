@@ -25,6 +25,20 @@ MAX_FILE_BYTES = 20 * 1024 * 1024  # what the Bot API lets bots download
 MAX_INLINE_WAIT = 1.5  # longer waits for a rate limit go back to the outbox with a retry time
 
 
+ALLOWED_UPDATES = ["message", "callback_query"]  # what the bots ask Telegram for
+
+
+def make_bot(token: str, api_base: str | None) -> Any:
+    """An aiogram Bot, pointed at another Bot API server when one is configured."""
+    from aiogram import Bot
+    from aiogram.client.session.aiohttp import AiohttpSession
+    from aiogram.client.telegram import TelegramAPIServer
+
+    if api_base:
+        return Bot(token, session=AiohttpSession(api=TelegramAPIServer.from_base(api_base)))
+    return Bot(token)
+
+
 def _is_chat_id(address: str) -> bool:
     return address.lstrip("-").isdigit()
 
@@ -71,14 +85,8 @@ class TelegramAdapter:
         return self._loop
 
     def _bot(self, token: str) -> Any:
-        from aiogram import Bot
-        from aiogram.client.session.aiohttp import AiohttpSession
-        from aiogram.client.telegram import TelegramAPIServer
-
         if token not in self._bots:
-            session = AiohttpSession(api=TelegramAPIServer.from_base(self.api_base)) \
-                if self.api_base else AiohttpSession()
-            self._bots[token] = Bot(token, session=session)
+            self._bots[token] = make_bot(token, self.api_base)
         return self._bots[token]
 
     def send(self, message: OutboundMessage) -> SendResult:
