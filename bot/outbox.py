@@ -92,14 +92,6 @@ def documents_of(session: Session, row: OutboxItem,
     return tuple(files)
 
 
-def conv_topic(session: Session, row: OutboxItem) -> int | None:
-    """The staff topic of the row's conversation, if it has one yet."""
-    if row.conversation_id is None:
-        return None
-    return session.scalar(select(Conversation.staff_topic_id)
-                          .where(Conversation.id == row.conversation_id))
-
-
 def backoff(attempt: int, rng: random.Random = random._inst) -> float:  # type: ignore[attr-defined]
     """Seconds to wait before try `attempt + 1`: exponential, capped, with jitter."""
     delay = min(MAX_DELAY, BASE_DELAY * 2 ** max(0, attempt - 1))
@@ -252,7 +244,7 @@ class OutboxRelay:
         if not breaker.allow():
             return self._finish(row_id, error="circuit open", retry_in=breaker.retry_in() + 1,
                                 count=False)
-        if channel == "staff" and message.thread_id is None and claim.conversation_id:
+        if channel == "staff" and claim.conversation_id:  # read now: an earlier row may open it
             message = replace(message, thread_id=self._staff_topic(claim.conversation_id))
         try:
             result = adapter.send(message)
@@ -332,8 +324,7 @@ class OutboxRelay:
             template=template, media_urls=tuple(payload.get("media_urls") or ()),
             files=documents_of(s, row, now) if row.channel == "telegram" else (),
             topic_name=payload.get("topic_name"), reaction=payload.get("reaction"),
-            react_to=payload.get("react_to"),
-            thread_id=conv_topic(s, row) if row.channel == "staff" else None)
+            react_to=payload.get("react_to"))
 
     def _reroute_to_sms(self, row_id: int, reason: str) -> bool:
         """Send by SMS instead (the renter's WhatsApp number is a phone number)."""
