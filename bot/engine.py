@@ -58,12 +58,12 @@ class Engine:
     """Handles inbound messages; side effects leave only through the outbox."""
 
     def __init__(self, db: Database, services: Services,
-                 after_commit: Callable[[], None] = lambda: None,
-                 run_job: Callable[..., None] | None = None) -> None:
+                 after_commit: Callable[[], None] = lambda: None, *,
+                 run_job: Callable[..., None]) -> None:
         self.db = db
         self.services = services
         self.after_commit = after_commit
-        self.run_job = run_job  # how flows' slow work is queued (None: run it at once)
+        self.run_job = run_job  # how flows' slow work (OCR) is queued: the runtime's workers
         self._tenant_ids: dict[str, tuple[float, int]] = {}
 
     def handle(self, inbound: InboundMessage) -> Receipt:
@@ -225,14 +225,9 @@ class Engine:
 
     def _queue(self, jobs: list[tuple[str, tuple[Any, ...]]]) -> None:
         """Hand the turn's slow work on; the turn itself is committed whatever happens here."""
-        import bot.jobs
-
         for name, args in jobs:
             try:
-                if self.run_job is not None:
-                    self.run_job(name, *args)
-                else:
-                    getattr(bot.jobs, name)(*args)
+                self.run_job(name, *args)
             except Exception:  # noqa: BLE001 - logged; the state stays visible to staff
                 log.exception("job %s could not run", name)
 

@@ -136,12 +136,12 @@ class Runtime:
             warm_up()
 
     def __post_init__(self) -> None:
-        self.engine = Engine(self.db, self.services, after_commit=lambda: self.work.wake_outbox())
+        self.engine = Engine(self.db, self.services, after_commit=lambda: self.work.wake_outbox(),
+                             run_job=lambda name, *args: self.work.enqueue_job(name, *args))
         self.relay = OutboxRelay(self.db, self.services.channels, self.services.breakers,
                                  self.services.clock)
         self.scheduler = ReminderScheduler(self.db, self.services.clock)
         self.work = QueuedWork(self) if self.redis is not None else EmbeddedWork(self)
-        self.engine.run_job = self.work.enqueue_job
 
 
 def build_runtime(config: Config | None = None, services: Services | None = None) -> Runtime:
