@@ -76,6 +76,20 @@ class Config:
         """True when Stripe runs in sandbox mode (no secret key)."""
         return not self.stripe_secret_key
 
+    def stripe_webhook_key(self) -> str | None:
+        """The secret Stripe events are signed with.
+
+        In sandbox mode one derived from the data key (the sandbox payment page signs its
+        events with it); None when Stripe is real but STRIPE_WEBHOOK_SECRET is unset.
+        """
+        if self.stripe_webhook_secret:
+            return self.stripe_webhook_secret
+        if not self.stripe_sandbox:
+            return None
+        from bot import crypto
+
+        return "whsec_sandbox_" + crypto.mac(b"stripe-sandbox-webhook").hex()[:32]
+
     @property
     def sandbox_page_enabled(self) -> bool:
         """The /sandbox page: on in sandbox mode, off with real providers unless enabled."""

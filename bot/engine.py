@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 MAX_STORED_TEXT = 4096
 MAX_NLU_TEXT = 1000
 PAYLOADS = {"/yes": "affirm", "/no": "deny", "/agent": "human_agent", "/help": "help",
-            "/pay_online": "pay_online", "/pay_qr_bill": "pay_qr_bill"}
+            "/pay_online": "pay_online", "/pay_qr_bill": "pay_qr_bill",
+            "/pay_deposit": "pay_deposit"}
 # What the bot still answers while staff hold the conversation: consent first, and an
 # accident or breakdown (when the NLU is sure) gets the emergency instructions at once.
 KEEP_IN_STAFF_MODE = frozenset({"opt_out", "opt_in", "delete_data"})

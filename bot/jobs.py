@@ -55,3 +55,40 @@ def read_licence(check_id: int, conversation_id: int, rt: Runtime | None = None)
         reading, failed = None, True
     rt.engine.continue_flow(conversation_id, "licence", "read", check_id=check_id,
                             reading=reading.to_json() if reading else None, failed=failed)
+
+
+def open_checkout(payment_id: int, conversation_id: int, language: str,
+                  rt: Runtime | None = None) -> None:
+    """Ask the payment provider for a checkout link, then let the payment flow send it."""
+    from bot.payment_events import retry_waiting
+    from bot.payments import create_link
+    from bot.services.payments import PaymentError
+
+    rt = rt or runtime()
+    now = rt.services.clock.now()
+    result = create_link(rt.db, rt.services.payments, payment_id, rt.services.public_url,
+                         language, now)
+    if result is None:
+        return  # paid or expired meanwhile: nothing to send
+    if isinstance(result, PaymentError):
+        rt.engine.continue_flow(conversation_id, "payment", "link_ready", payment_id=payment_id,
+                                ok=False, transient=result.transient, error=str(result))
+        return
+    rt.engine.continue_flow(conversation_id, "payment", "link_ready", payment_id=payment_id,
+                            ok=True)
+    retry_waiting(rt.db, now)  # an event that overtook this link can apply now
+
+
+def settle_deposit(payment_id: int, action: str, amount: str | None, author: str,
+                   rt: Runtime | None = None) -> str:
+    """Capture or release a deposit hold at the payment provider (a staff command)."""
+    from decimal import Decimal
+
+    from bot.payments import settle_deposit as settle
+
+    rt = rt or runtime()
+    done = settle(rt.db, rt.services.payments, payment_id, action,
+                  Decimal(amount) if amount is not None else None, author,
+                  rt.services.clock.now())
+    rt.work.wake_outbox()
+    return done

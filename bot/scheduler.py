@@ -13,6 +13,8 @@ from bot.db import Database
 from bot.i18n import format_when
 from bot.models import Booking, Customer, LicenceCheck, Reminder, Tenant
 from bot.notify import renter_conversation, send_to_renter
+from bot.payment_events import retry_waiting
+from bot.payments import warn_expiring_holds
 from bot.services.ports import Clock
 
 log = logging.getLogger(__name__)
@@ -72,7 +74,10 @@ class ReminderScheduler:
         self.clock = clock
 
     def run_once(self, limit: int = 200) -> int:
-        """Fire every due reminder once, and re-announce unclaimed escalations to staff.
+        """Fire due reminders once, and look after what is waiting.
+
+        Also re-announces unclaimed escalations to staff, warns staff of deposit holds that
+        lapse soon, and applies Stripe events that waited for their payment row.
 
         Returns how many messages went to the outbox.
         """
@@ -82,9 +87,10 @@ class ReminderScheduler:
                 Reminder.state == "planned", Reminder.due_at <= now,
             ).order_by(Reminder.due_at).limit(limit)))
         fired = sum(1 for reminder_id in due if self._fire(reminder_id, now))
+        retry_waiting(self.db, now)  # Stripe events that overtook their payment row
         with self.db.session() as s:
             purge_licence_images(s, now)
-            return fired + staff.reannounce(s, now)
+            return fired + staff.reannounce(s, now) + warn_expiring_holds(s, now)
 
     def _fire(self, reminder_id: int, now: datetime) -> bool:
         with self.db.session() as s:

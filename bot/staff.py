@@ -9,8 +9,10 @@ conversation. Everything here runs in the caller's transaction and sends only by
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -181,8 +183,13 @@ def echo_status(session: Session, message: Message, status: str, now: datetime,
                   react_to=origin)
 
 
-def act(db: Any, now: datetime, given: StaffInput, event: tuple[str, str] | None = None) -> str:
-    """Apply a staff message in its own transaction; `event` (source, id) makes it count once."""
+def act(db: Any, now: datetime, given: StaffInput, event: tuple[str, str] | None = None,
+        run_job: Callable[..., None] | None = None) -> str:
+    """Apply a staff message in its own transaction; `event` (source, id) makes it count once.
+
+    Slow work a command starts (capturing a deposit at Stripe) goes to `run_job` once the
+    transaction is committed.
+    """
     from sqlalchemy.exc import IntegrityError
 
     from bot.models import ProcessedEvent
@@ -195,9 +202,15 @@ def act(db: Any, now: datetime, given: StaffInput, event: tuple[str, str] | None
             tenant = s.get(Tenant, given.tenant_id)
             if tenant is None:
                 return "ignored"
-            return StaffDesk(s, tenant, now).handle(given)
+            desk = StaffDesk(s, tenant, now)
+            done = desk.handle(given)
     except IntegrityError:
         return "duplicate"
+    for name, args in desk.jobs:
+        if run_job is None:
+            raise RuntimeError(f"staff command queued {name} but no job runner was given")
+        run_job(name, *args)
+    return done
 
 
 @dataclass(frozen=True)
@@ -220,6 +233,7 @@ class StaffDesk:
         self.session = session
         self.tenant = tenant
         self.now = now
+        self.jobs: list[tuple[str, tuple[Any, ...]]] = []  # run after commit
 
     def conversation_for(self, given: StaffInput) -> Conversation | None:
         """The renter's conversation the message is about, only ever of this tenant."""
@@ -257,7 +271,8 @@ class StaffDesk:
         command = command.split("@", 1)[0].lower()  # /close@AlpenRentBot
         handler = {"claim": self._claim, "close": self._close, "note": self._note,
                    "lang": self._lang, "booking": self._booking,
-                   "licence": self._licence, "license": self._licence}.get(command)
+                   "licence": self._licence, "license": self._licence,
+                   "deposit": self._deposit, "returned": self._returned}.get(command)
         if handler is None:
             post_text(self.session, self.tenant, conv, self.now,
                       translate("staff.help", self.tenant.default_language))
@@ -359,3 +374,56 @@ class StaffDesk:
              decision=check.status, name=given.author)
         self._audit(conv, given, f"licence.{check.status}", check=check.id)
         return check.status
+
+    def _deposit(self, conv: Conversation, given: StaffInput, rest: str) -> str:
+        """/deposit shows the hold; /deposit release; /deposit capture [CHF] (all without one)."""
+        action, _, amount_text = rest.partition(" ")
+        action = action.lower()
+        payment = self._hold(conv)
+        if payment is None or not action:
+            post(self.session, self.tenant, conv, self.now, "staff.deposit_state",
+                 ref=self._ref(conv), amount=Decimal(payment.amount_chf) if payment else Decimal(0),
+                 state=MsgKey(f"deposit.state.{payment.status if payment else 'none'}"))
+            return "deposit"
+        amount: Decimal | None = None
+        if action == "capture" and amount_text.strip():
+            try:
+                amount = Decimal(amount_text.strip().replace("’", "").replace("'", ""))
+            except ArithmeticError:
+                amount = Decimal(-1)
+            if amount <= 0 or amount > Decimal(payment.amount_chf):
+                post(self.session, self.tenant, conv, self.now, "staff.deposit_amount",
+                     amount=Decimal(payment.amount_chf))
+                return "help"
+        if action not in ("release", "capture"):
+            post_text(self.session, self.tenant, conv, self.now,
+                      translate("staff.help", self.tenant.default_language))
+            return "help"
+        if payment.status != "authorised":
+            post(self.session, self.tenant, conv, self.now, "staff.deposit_state",
+                 ref=self._ref(conv), amount=Decimal(payment.amount_chf),
+                 state=MsgKey(f"deposit.state.{payment.status}"))
+            return "deposit"
+        payment.status = "capturing" if action == "capture" else "releasing"
+        self.jobs.append(("settle_deposit", (payment.id, action,
+                                             str(amount) if amount is not None else None,
+                                             given.author)))
+        self._audit(conv, given, f"deposit.{action}_requested", payment=payment.id)
+        return f"deposit {action}"
+
+    def _returned(self, conv: Conversation, given: StaffInput, _: str) -> str:
+        """/returned: the car came back without damage, so the deposit is released."""
+        return self._deposit(conv, given, "release")
+
+    def _hold(self, conv: Conversation) -> Payment | None:
+        if conv.booking_id is None:
+            return None
+        return self.session.scalar(select(Payment).where(
+            Payment.tenant_id == self.tenant.id, Payment.booking_id == conv.booking_id,
+            Payment.kind == "deposit", Payment.status.in_(
+                ("authorised", "capturing", "releasing", "captured", "released", "lapsed")))
+            .order_by(Payment.id.desc()).limit(1))
+
+    def _ref(self, conv: Conversation) -> str:
+        booking = self.session.get(Booking, conv.booking_id) if conv.booking_id else None
+        return booking.ref if booking else "-"

@@ -76,7 +76,7 @@ def handle_staff(runtime: Any, bot: TenantBot, update_id: int, message: Any) -> 
         reply_to=str(reply_to.message_id) if reply_to is not None else None,
         message_id=message.message_id)
     done = act(runtime.db, runtime.services.clock.now(), given,
-               event=(f"telegram:{bot.slug}", str(update_id)))
+               event=(f"telegram:{bot.slug}", str(update_id)), run_job=runtime.work.enqueue_job)
     if done == "duplicate":
         metrics.DUPLICATES.labels("staff").inc()
         return done

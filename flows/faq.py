@@ -5,7 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 
 from bot.i18n import format_money
+from bot.payments import deposit_of
 from flows.base import Context, Flow, Turn
+from flows.payment import DEPOSIT_BUTTON, asks_deposit_by_twint
 
 
 class FaqFlow(Flow):
@@ -16,15 +18,21 @@ class FaqFlow(Flow):
 
     def start(self, ctx: Context, turn: Turn) -> None:
         """Answer from the booking (when verified) and the tenant's settings."""
+        if turn.intent == "ask_deposit" and asks_deposit_by_twint(turn.text):
+            ctx.say("payment.deposit_no_twint", buttons=DEPOSIT_BUTTON)  # card only
+            return
         getattr(self, turn.intent)(ctx)
 
     def ask_deposit(self, ctx: Context) -> None:
-        """The deposit of the renter's booking, or how it works in general."""
+        """The deposit of the renter's booking (with a button to hold it), or how it works."""
         booking = ctx.booking
-        if booking is not None:
-            ctx.say("faq.deposit", amount=format_money(booking.deposit_chf, ctx.language))
-        else:
+        if booking is None:
             ctx.say("faq.deposit_generic")
+            return
+        held = deposit_of(ctx.session, booking)
+        can_hold = booking.deposit_chf and (held is None or held.status in ("creating", "open"))
+        ctx.say("faq.deposit", amount=format_money(booking.deposit_chf, ctx.language),
+                buttons=DEPOSIT_BUTTON if can_hold else ())
 
     def ask_insurance(self, ctx: Context) -> None:
         """Cover and deductible."""

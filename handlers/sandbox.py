@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
@@ -10,8 +11,9 @@ from sqlalchemy import select
 from bot import staff
 from bot.engine import UnknownTenant
 from bot.messages import InboundMessage
-from bot.models import Booking, Conversation, Message, OutboxItem, Payment, Tenant
-from bot.payments import record_outcome
+from bot.models import Booking, Conversation, Customer, Message, OutboxItem, Payment, Tenant
+from bot.payment_events import receive, sandbox_event, sign, verify
+from bot.payments import return_token
 
 bp = Blueprint("sandbox", __name__, url_prefix="/sandbox")
 CHANNELS = ("whatsapp", "sms", "telegram")
@@ -104,7 +106,8 @@ def staff_write(conv_id: int):  # type: ignore[no-untyped-def]
             abort(404, description="no such conversation")
         tenant_id = conv.tenant_id
     staff.act(runtime.db, runtime.services.clock.now(),
-              staff.StaffInput(tenant_id, text, author, conversation_id=conv_id))
+              staff.StaffInput(tenant_id, text, author, conversation_id=conv_id),
+              run_job=runtime.work.enqueue_job)
     runtime.work.wake_outbox()
     return redirect(url_for("sandbox.staff_desk", conv=conv_id, author=author))
 
@@ -117,31 +120,49 @@ def _payment(s, ref: str) -> Payment:  # type: ignore[no-untyped-def]
     return payment  # type: ignore[no-any-return]
 
 
+ACTIONS = {"rental": ("card", "twint", "fail", "abandon"), "deposit": ("hold", "fail", "abandon")}
+
+
 @bp.get("/pay/<ref>")
 def pay_page(ref: str):  # type: ignore[no-untyped-def]
-    """The sandbox payment page a payment link opens: pay, fail or abandon."""
+    """The sandbox checkout a payment link opens: pay (card, TWINT), hold, fail or abandon."""
     runtime = current_app.extensions["crms"]
     with runtime.db.session() as s:
         payment = _payment(s, ref)
         booking = s.get(Booking, payment.booking_id)
         return render_template("sandbox/pay.html", payment=payment, booking=booking,
+                               actions=ACTIONS[payment.kind],
                                expired=bool(payment.expires_at
                                             and payment.expires_at <= runtime.services.clock.now()))
 
 
 @bp.post("/pay/<ref>")
 def pay_submit(ref: str):  # type: ignore[no-untyped-def]
-    """Pay or fail the sandbox payment; the renter is told in chat."""
+    """Act on the sandbox checkout; the renter is told in chat.
+
+    Stripe's event is made, signed and taken by the same code as a real webhook.
+    """
     runtime = current_app.extensions["crms"]
-    action = request.form.get("action")
-    if action not in ("pay", "fail"):
-        abort(400, description="action must be pay or fail")
+    action = request.form.get("action", "")
+    now = runtime.services.clock.now()
     with runtime.db.session() as s:
         payment = _payment(s, ref)
-        now = runtime.services.clock.now()
+        if action not in ACTIONS[payment.kind]:
+            abort(400, description="action must be one of " + ", ".join(ACTIONS[payment.kind]))
         if payment.expires_at and payment.expires_at <= now:
             abort(410, description="this payment link has expired; ask the bot for a new one")
-        changed = record_outcome(s, payment, action == "pay", now, actor="sandbox-payment-page")
-    if changed:
-        runtime.work.wake_outbox()
-    return redirect(url_for("sandbox.pay_page", ref=ref))
+        booking = s.get(Booking, payment.booking_id)
+        customer = s.get(Customer, booking.customer_id) if booking else None
+        language = (customer.language if customer else None) or "de"
+        token = return_token(payment.id)
+        event = None if action == "abandon" else sandbox_event(payment, action, now)
+    if action == "abandon":  # Stripe sends the renter to the cancel page; nothing is recorded
+        return redirect(url_for("pay_pages.returned", token=token, result="cancelled",
+                                lang=language))
+    secret = runtime.config.stripe_webhook_key()
+    payload = json.dumps(event).encode()
+    outcome = receive(runtime.db, verify(payload, sign(payload, secret), secret), now)
+    runtime.work.wake_outbox()
+    if action == "fail" or outcome not in ("applied", "unchanged", "duplicate"):
+        return redirect(url_for("sandbox.pay_page", ref=ref))
+    return redirect(url_for("pay_pages.returned", token=token, result="done", lang=language))

@@ -18,7 +18,7 @@ from bot.demo import load_demo_data
 from bot.models import Base
 from bot.runtime import Runtime, build_runtime
 from bot.services.ports import Services
-from tests.fakes import FakeClock, FixedCodes, RecordingChannel
+from tests.fakes import FakeClock, FixedCodes, RecordingChannel, run_jobs_inline
 from tests.transcript import Chat
 
 TEST_KEY = "mKhkubjmI_6l_GpV6ayGJnqc7YtHTwkQtSuM2YCB-EA="
@@ -103,7 +103,8 @@ def services(clock: FakeClock, channels: dict[str, RecordingChannel]) -> Service
 
 @pytest.fixture
 def runtime(config: Config, services: Services) -> Runtime:
-    return build_runtime(config, services)
+    """The wired service; jobs a turn queues (OCR, payment links) run at once, in order."""
+    return run_jobs_inline(build_runtime(config, services))
 
 
 @pytest.fixture

@@ -69,3 +69,11 @@ class RecordingChannel:
     @property
     def texts(self) -> list[str]:
         return [m.text for m in self.sent]
+
+
+def run_jobs_inline(runtime):  # type: ignore[no-untyped-def]
+    """Jobs a turn queues (OCR, payment links) run at once, in order (tests read replies next)."""
+    import bot.jobs
+
+    runtime.engine.run_job = lambda name, *args: getattr(bot.jobs, name)(*args, rt=runtime)
+    return runtime

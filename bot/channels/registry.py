@@ -14,6 +14,7 @@ from bot.channels.telegram import TelegramAdapter
 from bot.channels.twilio import TwilioAdapter
 from bot.config import Config
 from bot.services.payments import PaymentGateway, SandboxPayments
+from bot.services.stripe_gateway import StripeGateway
 
 log = logging.getLogger(__name__)
 CHANNELS = ("whatsapp", "sms", "telegram", "staff")
@@ -43,7 +44,7 @@ def build_payments(config: Config) -> PaymentGateway:
     if config.stripe_sandbox:
         log.warning("SANDBOX MODE: payment links open the local sandbox payment page "
                     "(STRIPE_SECRET_KEY unset)")
-    else:
-        log.warning("STRIPE_SECRET_KEY is set but the Stripe adapter is not installed yet; "
-                    "payments stay in sandbox mode")
-    return SandboxPayments(config.public_url)
+        return SandboxPayments(config.public_url)
+    if not config.stripe_webhook_secret:
+        log.error("STRIPE_WEBHOOK_SECRET is unset: Stripe events will be refused")
+    return StripeGateway(config.stripe_secret_key or "", config.stripe_api_base)

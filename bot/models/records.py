@@ -32,7 +32,13 @@ class Reminder(Base):
 
 
 class Payment(Base):
-    """A payment of a booking: Stripe link, deposit hold or QR-bill."""
+    """A payment of a booking: Stripe link, deposit hold or QR-bill.
+
+    status: creating (row committed, provider not yet asked) -> open (link sent) -> paid |
+    failed | expired | error; a deposit goes open -> authorised -> captured | released, and
+    an authorisation that lapses (about 7 days) becomes `lapsed`. Refunds and disputes keep
+    the status and are recorded in `refunded_chf` and `disputed_at`.
+    """
 
     __tablename__ = "payments"
 
@@ -47,8 +53,17 @@ class Payment(Base):
     reference: Mapped[str | None] = mapped_column(String(40), index=True)
     url: Mapped[str | None] = mapped_column(String(500))
     expires_at: Mapped[datetime | None]
+    intent_ref: Mapped[str | None] = mapped_column(String(128), index=True)  # payment intent
+    account: Mapped[str | None] = mapped_column(String(64))  # the tenant's Stripe account
+    paid_with: Mapped[str | None] = mapped_column(String(16))  # card | twint | qrbill
+    hold_until: Mapped[datetime | None]  # a deposit authorisation lapses then
+    captured_chf: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
+    refunded_chf: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
+    disputed_at: Mapped[datetime | None]
+    warned_at: Mapped[datetime | None]  # staff warned that the hold lapses soon
+    error: Mapped[str | None] = mapped_column(String(300))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)  # set with the service clock
 
 
 class LicenceCheck(Base):
@@ -101,12 +116,19 @@ class Document(Base):
 
 
 class ProcessedEvent(Base):
-    """A provider event handled once (staff updates from Telegram, Stripe events)."""
+    """A provider event handled once (staff updates from Telegram, Stripe events).
+
+    A Stripe event about a payment row not committed yet waits here (`state` waiting, with
+    its payload) and is applied when the row appears.
+    """
 
     __tablename__ = "processed_events"
-    __table_args__ = (UniqueConstraint("source", "event_id"),)
+    __table_args__ = (UniqueConstraint("source", "event_id"),
+                      Index("ix_processed_events_waiting", "state"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     source: Mapped[str] = mapped_column(String(64))
     event_id: Mapped[str] = mapped_column(String(128))
+    state: Mapped[str] = mapped_column(String(12), default="done", server_default="done")
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

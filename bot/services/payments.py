@@ -1,4 +1,8 @@
-"""The payment port and its sandbox implementation (Stripe's adapter plugs in behind it)."""
+"""The payment port, its errors and the sandbox implementation.
+
+Stripe's adapter (`bot.services.stripe_gateway`) implements the same port; the sandbox keeps
+its checkouts in memory and its page completes them through the same webhook code path.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,27 @@ from typing import Protocol
 
 
 @dataclass(frozen=True)
+class CheckoutRequest:
+    """What a hosted checkout page is for.
+
+    hold: a deposit, authorised on a card now and captured (or released) after the return.
+    account: the tenant's own Stripe account (Connect), None for the platform account.
+    """
+
+    payment_id: int
+    tenant_id: int
+    booking_ref: str
+    amount_chf: Decimal
+    language: str
+    expires_at: datetime
+    success_url: str
+    cancel_url: str
+    hold: bool = False
+    account: str | None = None
+    email: str | None = None
+
+
+@dataclass(frozen=True)
 class CheckoutLink:
     """A hosted payment page for one payment."""
 
@@ -18,28 +43,40 @@ class CheckoutLink:
     expires_at: datetime
 
 
-class PaymentGateway(Protocol):
-    """Creates hosted checkout pages.
+class PaymentError(Exception):
+    """The provider refused or could not be reached.
 
-    Args:
-        payment_id: our payment row, carried as metadata.
-        amount_chf: the amount to pay.
-        language: the renter's language for the page.
-        description: what is paid (booking reference).
-        idempotency_key: a retried call with the same key returns the same checkout.
-        expires_at: when the link stops working.
-
-    Returns:
-        CheckoutLink with the URL to send in chat.
-
+    transient: worth trying again later (timeouts, 5xx, rate limits); otherwise the request
+    itself is wrong (4xx) and a person has to look.
     """
+
+    def __init__(self, message: str, transient: bool, status: int | None = None) -> None:
+        super().__init__(message)
+        self.transient = transient
+        self.status = status
+
+
+class PaymentGateway(Protocol):
+    """Creates hosted checkouts and settles deposit holds."""
 
     name: str
 
-    def create_checkout(self, *, payment_id: int, amount_chf: Decimal, language: str,
-                        description: str, idempotency_key: str,
-                        expires_at: datetime) -> CheckoutLink:
-        """Create (or return the already created) checkout."""
+    def create_checkout(self, request: CheckoutRequest, idempotency_key: str) -> CheckoutLink:
+        """Create the checkout; the same key returns the same checkout (retries are safe).
+
+        Raises:
+            PaymentError: the provider refused or timed out.
+
+        """
+        ...
+
+    def capture(self, intent_ref: str, amount_chf: Decimal, account: str | None,
+                idempotency_key: str) -> Decimal:
+        """Capture up to the authorised amount of a hold; returns what was captured."""
+        ...
+
+    def release(self, intent_ref: str, account: str | None, idempotency_key: str) -> None:
+        """Cancel a hold: the renter's card is no longer charged."""
         ...
 
 
@@ -51,13 +88,21 @@ class SandboxPayments:
     def __init__(self, public_url: str) -> None:
         self.public_url = public_url.rstrip("/")
         self.created: dict[str, CheckoutLink] = {}
+        self.settled: dict[str, tuple[str, Decimal]] = {}  # intent -> (captured|released, CHF)
 
-    def create_checkout(self, *, payment_id: int, amount_chf: Decimal, language: str,
-                        description: str, idempotency_key: str,
-                        expires_at: datetime) -> CheckoutLink:
+    def create_checkout(self, request: CheckoutRequest, idempotency_key: str) -> CheckoutLink:
         """A link to /sandbox/pay/<ref>; the same key gives the same link."""
         if idempotency_key not in self.created:
-            ref = f"sbx_cs_{payment_id}_{secrets.token_hex(6)}"
+            ref = f"sbx_cs_{request.payment_id}_{secrets.token_hex(6)}"
             self.created[idempotency_key] = CheckoutLink(
-                f"{self.public_url}/sandbox/pay/{ref}", ref, expires_at)
+                f"{self.public_url}/sandbox/pay/{ref}", ref, request.expires_at)
         return self.created[idempotency_key]
+
+    def capture(self, intent_ref: str, amount_chf: Decimal, account: str | None,
+                idempotency_key: str) -> Decimal:
+        """Record the capture (the same intent twice keeps the first)."""
+        return self.settled.setdefault(intent_ref, ("captured", amount_chf))[1]
+
+    def release(self, intent_ref: str, account: str | None, idempotency_key: str) -> None:
+        """Record the release."""
+        self.settled.setdefault(intent_ref, ("released", Decimal("0")))

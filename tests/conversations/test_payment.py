@@ -5,6 +5,7 @@ from sqlalchemy import select
 
 from bot import create_app
 from bot.models import AuditLog, Payment
+from tests.fakes import run_jobs_inline
 
 ANNA = "+41791234501"
 
@@ -34,7 +35,9 @@ def test_expired_link_is_replaced(chat, runtime, clock):
 
 @pytest.fixture
 def client(config, services, demo):  # type: ignore[no-untyped-def]
-    return create_app(config, services).test_client()
+    app = create_app(config, services)
+    run_jobs_inline(app.extensions["crms"])
+    return app.test_client()
 
 
 def pay_link(renter, question: str = "I want to pay online") -> str:  # type: ignore[no-untyped-def]
@@ -50,13 +53,14 @@ def test_paying_on_the_sandbox_page_confirms_in_chat(client, services, demo):
     path = pay_link(renter)
     page = client.get(path).get_data(as_text=True)
     assert "CHF 615.00" in page and "SANDBOX PAYMENT" in page
-    assert client.post(path, data={"action": "pay"}).status_code == 302
+    assert client.post(path, data={"action": "card"}).status_code == 302
     assert [m.body for m in renter.new_replies()] == [
         "Thank you! We received your payment of CHF 615.00 for booking CR-48215."]
-    assert client.post(path, data={"action": "pay"}).status_code == 302  # twice: once
+    assert client.post(path, data={"action": "card"}).status_code == 302  # twice: once
     assert renter.new_replies() == []
-    assert renter.say("did you receive my payment?")[0] == \
-        "Booking CR-48215: CHF 0.00 open, CHF 615.00 paid."
+    assert renter.say("did you receive my payment?")[0] == (
+        "Booking CR-48215: CHF 0.00 open, CHF 615.00 paid.\n"
+        "CHF 615.00 paid by card (Monday, 8 March 2027, 10:00).")
     assert renter.say("pay online")[0] == "There is nothing left to pay for booking CR-48215. Thank you!"
     with runtime.db.session() as s:
         assert s.scalar(select(AuditLog).where(AuditLog.action == "payment.paid")) is not None
@@ -74,9 +78,15 @@ def test_a_failed_payment_is_told_and_a_new_link_can_follow(client, demo):
 
 
 def test_sandbox_payment_page_rejects_bad_requests(client):
+    from tests.transcript import Chat
+
     assert client.get("/sandbox/pay/nope").status_code == 404
-    assert client.post("/sandbox/pay/nope", data={"action": "pay"}).status_code == 404
-    assert client.post("/sandbox/pay/nope", data={"action": "steal"}).status_code == 400
+    assert client.post("/sandbox/pay/nope", data={"action": "card"}).status_code == 404
+    renter = Chat(client.application.extensions["crms"], "whatsapp", "+41791234503", "alpenrent")
+    path = pay_link(renter)
+    refused = client.post(path, data={"action": "steal"})
+    assert refused.status_code == 400 and "card, twint, fail, abandon" in refused.get_data(True)
+    assert client.post(path, data={"action": "hold"}).status_code == 400  # rental: no hold
 
 
 def test_qr_bill_request_offers_online_payment(chat):

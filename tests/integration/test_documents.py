@@ -29,7 +29,7 @@ def send_document(app, chat, channel, phone):  # type: ignore[no-untyped-def]
                          runtime.services.clock.now(), booking_id=1)
         url = link(runtime.config.public_url, document)
         send_to_renter(s, tenant, customer, "payment.status",
-                       {"ref": "CR-48213", "amount": "1", "paid": "0"},
+                       {"ref": "CR-48213", "amount": "1", "paid": "0", "details": ""},
                        runtime.services.clock.now(), document_url=url)
     with runtime.db.session() as s:
         return url, s.scalars(select(OutboxItem).order_by(OutboxItem.id.desc())).first()

@@ -10,6 +10,7 @@ from bot.channels.registry import build_channels
 from bot.models import Conversation, Message, Tenant
 from bot.runtime import TenantTokens
 from tests import fake_telegram
+from tests.fakes import run_jobs_inline
 
 TOKEN = "123456:TEST-token-of-alpenrent"
 SECRET = "alpenrent-webhook-secret_0123456789"
@@ -35,6 +36,7 @@ def app(config, services, demo, botapi):  # type: ignore[no-untyped-def]
         services.channels[name] = channels[name]
         channels[name].pacer = Pacer(per_chat=0, per_group=0, per_bot=0)  # type: ignore[attr-defined]
     runtime.work.enqueue_conversation = runtime.engine.process_conversation  # handle at once
+    run_jobs_inline(runtime)
     yield app
     channels["telegram"].close()
 
