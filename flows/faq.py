@@ -7,7 +7,7 @@ from decimal import Decimal
 from bot.i18n import format_money
 from bot.payments import deposit_of
 from flows.base import Context, Flow, Turn
-from flows.payment import DEPOSIT_BUTTON, asks_deposit_by_twint
+from flows.payment import DEPOSIT_BUTTON, PaymentFlow, asks_deposit_by_twint, wants_to_pay
 
 
 class FaqFlow(Flow):
@@ -16,10 +16,17 @@ class FaqFlow(Flow):
     name = "faq"
     intents = ("ask_deposit", "ask_insurance")
 
+    def needs_booking_for(self, turn: Turn) -> bool:
+        """Paying the deposit needs the booking; asking about it does not."""
+        return turn.intent == "ask_deposit" and wants_to_pay(turn.text)
+
     def start(self, ctx: Context, turn: Turn) -> None:
         """Answer from the booking (when verified) and the tenant's settings."""
         if turn.intent == "ask_deposit" and asks_deposit_by_twint(turn.text):
             ctx.say("payment.deposit_no_twint", buttons=DEPOSIT_BUTTON)  # card only
+            return
+        if turn.intent == "ask_deposit" and ctx.booking is not None and wants_to_pay(turn.text):
+            PaymentFlow().checkout(ctx, "deposit")  # "I'd like to pay the deposit"
             return
         getattr(self, turn.intent)(ctx)
 

@@ -20,6 +20,8 @@ from flows.base import Context, Flow, Turn
 
 DEPOSIT_WORDS = re.compile(r"\b(kaution|depot|caution|d[ée]p[ôo]t|cauzione|deposit)\b", re.I)
 TWINT = re.compile(r"\btwint\b", re.I)
+PAY_WORDS = re.compile(r"\b(pay|zahlen|bezahlen|hinterlegen|leisten|payer|régler|verser|pagare|"
+                       r"versare|reserve|reservieren|réserver|riservare)\b", re.I)
 DEPOSIT_BUTTON = (("button.pay_deposit", "/pay_deposit"),)
 LINK_KEYS = {"rental": "payment.link", "deposit": "payment.deposit_link"}
 
@@ -27,6 +29,11 @@ LINK_KEYS = {"rental": "payment.link", "deposit": "payment.deposit_link"}
 def asks_deposit_by_twint(text: str) -> bool:
     """True for a deposit asked about by TWINT ('Kann ich die Kaution mit TWINT zahlen?')."""
     return bool(DEPOSIT_WORDS.search(text) and TWINT.search(text))
+
+
+def wants_to_pay(text: str) -> bool:
+    """True when the renter wants to pay (or hold) rather than ask about it."""
+    return bool(PAY_WORDS.search(text))
 
 
 class PaymentFlow(Flow):

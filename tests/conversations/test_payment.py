@@ -1,5 +1,7 @@
 """Paying by link in chat: the sandbox gateway, the same link twice, the outcome in chat."""
 
+from decimal import Decimal
+
 import pytest
 from sqlalchemy import select
 
@@ -93,3 +95,30 @@ def test_qr_bill_request_offers_online_payment(chat):
     reply = chat("whatsapp", ANNA).say("kann ich eine QR-Rechnung haben?")[0]
     assert reply.startswith("Eine QR-Rechnung ist in diesem Chat noch nicht verfügbar")
     assert "CHF 1’234.50" in reply
+
+
+def test_sandbox_deposit_hold_then_staff_capture_part_of_it(client):
+    from tests.transcript import Chat
+
+    runtime = client.application.extensions["crms"]
+    renter = Chat(runtime, "whatsapp", "+41791234503", "alpenrent")  # James, deposit CHF 1'500
+    path = pay_link(renter, "I'd like to pay the deposit")
+    page = client.get(path).get_data(as_text=True)
+    assert "CHF 1500.00" in page and "TWINT cannot hold a deposit" in page
+    assert client.post(path, data={"action": "twint"}).status_code == 400  # a hold is card only
+    done = client.post(path, data={"action": "hold"})
+    assert done.status_code == 302 and "/pay/" in done.location and "/done" in done.location
+    assert "deposit for booking CR-48215 is held" in client.get(done.location).get_data(True)
+    assert [m.body for m in renter.new_replies()] == [
+        "Thank you! CHF 1’500.00 is held on your card as the deposit for booking CR-48215. We "
+        "release it after a return without damage."]
+    staff_desk = client.post(f"/sandbox/staff/{renter.conversation_id}",
+                             data={"text": "/deposit capture 180.50", "author": "Petra"})
+    assert staff_desk.status_code == 302
+    runtime.work.pool.shutdown(wait=True)  # the sandbox desk queues the capture on a worker
+    assert [m.body for m in renter.new_replies()] == [
+        "From the deposit for booking CR-48215 we charged CHF 180.50; the rest is released. If "
+        "you have questions, just reply here."]
+    with runtime.db.session() as s:
+        deposit = s.scalar(select(Payment).where(Payment.kind == "deposit"))
+        assert deposit.status == "captured" and deposit.captured_chf == Decimal("180.50")
