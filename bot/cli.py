@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import sys
 from typing import Any
@@ -41,6 +42,9 @@ def serve(port: int, host: str, access_log: bool) -> None:
 
     from bot import create_app, runtime_of
 
+    if not os.environ.get("CRMS_PUBLIC_URL"):  # links in messages (and workers') point here
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        os.environ["CRMS_PUBLIC_URL"] = f"http://{shown}:{port}"
     app = create_app()
     runtime = runtime_of(app)
     if not access_log:

@@ -82,7 +82,8 @@ class PaymentFlow(Flow):
                 return None
             params["state"] = MsgKey(f"deposit.state.{payment.status}")
             params["captured"] = Decimal(payment.captured_chf or 0)
-            key = "payment.status_deposit"
+            key = ("payment.status_deposit_captured" if payment.status == "captured"
+                   else "payment.status_deposit")
         elif payment.status == "paid":
             key = "payment.status_paid"
             if payment.refunded_chf:

@@ -245,6 +245,8 @@ def test_deposit_is_a_card_hold_on_the_tenants_account_captured_in_part(app, cli
     assert anna.new_replies()[0].body.startswith(
         "Von der Kaution für die Buchung CR-48213 haben wir CHF 250.00 belastet")
     assert payment(app).status == "captured" and payment(app).captured_chf == Decimal("250.00")
+    assert "Kaution CHF 1’000.00: CHF 250.00 belastet, der Rest freigegeben." in \
+        anna.say("was ist noch offen?")[0]
     assert desk(app, anna.conversation_id, "/deposit release") == "deposit"  # settled already
     assert "belastet" in anna.staff_texts()[-1]
 

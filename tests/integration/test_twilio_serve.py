@@ -129,3 +129,36 @@ def test_pay_by_twint_link_and_a_signed_stripe_event_confirm_once(service):
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(forged, timeout=5)
     assert refused.value.code == 400
+
+
+def test_links_point_at_the_port_serve_listens_on(tmp_path):
+    """Without CRMS_PUBLIC_URL, `serve --port N` writes links to 127.0.0.1:N (not 8000)."""
+    port = free_port()
+    env = service_env()
+    env.update(CRMS_VAR_DIR=str(tmp_path), CRMS_DATABASE_URL=f"sqlite:///{tmp_path}/p.sqlite3",
+               CRMS_DATA_KEY=Fernet.generate_key().decode())
+    for args in (["db", "upgrade"], ["demo-data"]):
+        subprocess.run([str(BIN), *args], env=env, check=True, capture_output=True, timeout=60)
+    proc = subprocess.Popen([str(BIN), "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        assert wait_for(lambda: _up(base), timeout=20)
+        form = urllib.parse.urlencode({"tenant": "alpenrent", "channel": "whatsapp",
+                                       "sender": "+41791234501", "text": "online bezahlen"})
+        urllib.request.urlopen(base + "/sandbox/send", data=form.encode(), timeout=5)
+        assert wait_for(lambda: f"{base}/sandbox/pay/sbx_cs_1_" in _page(base + "/sandbox?conv=1"))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _up(base: str) -> bool:
+    try:
+        return urllib.request.urlopen(base + "/healthz", timeout=1).status == 200
+    except OSError:
+        return False
+
+
+def _page(url: str) -> str:
+    return urllib.request.urlopen(url, timeout=5).read().decode()
