@@ -361,3 +361,19 @@ def test_nothing_to_pay_makes_no_checkout(app, client, stripe_api):
     with app.extensions["crms"].db.session() as s:
         assert s.scalar(select(func.count()).select_from(OutboxItem)
                         .where(OutboxItem.channel == "staff")) == 0
+
+
+def test_a_payment_a_day_later_is_confirmed_with_the_whatsapp_template(app, client, stripe_api,
+                                                                       clock, channels):
+    with app.extensions["crms"].db.session() as s:
+        tenant = s.scalar(select(Tenant).where(Tenant.slug == "alpenrent"))
+        tenant.settings = {**(tenant.settings or {}), "whatsapp_templates": {"de": {
+            "payment.confirmed": {"content_sid": "HX" + "c" * 32,
+                                  "variables": ["amount", "ref"]}}}}
+    anna = renter(app)
+    anna.say("online bezahlen")
+    clock.advance(hours=25)  # the 24-hour window has closed when the money arrives
+    post_event(client, completed(stripe_api))
+    app.extensions["crms"].relay.run_once()
+    confirmation = channels["whatsapp"].sent[-1]
+    assert confirmation.template == ("HX" + "c" * 32, {"1": "CHF 1’234.50", "2": "CR-48213"})
