@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from bot import crypto
 from bot.i18n import ALL_LANGUAGES
 from bot.models import AuditLog, Booking, Customer, Tenant, Vehicle
+from bot.reminders import plan_reminders
 from bot.repository import booking_by_ref, normalise_phone
-from bot.scheduler import plan_reminders
 from nlu.entities import BOOKING_REF, normalise_ref
 
 CATEGORIES = {"AM", "A1", "A2", "A", "B", "BE", "B1", "C1", "C1E", "C", "CE", "D1", "D1E", "D", "DE"}

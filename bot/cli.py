@@ -107,9 +107,13 @@ def scheduler(every: float) -> None:
     """Fire due reminders and retry the outbox; one leader when Redis is set."""
     import time
 
+    from bot.locks import Leadership
+
     runtime = _runtime()
+    leadership = None if runtime.redis is None else Leadership(
+        runtime.redis, "scheduler", runtime.relay.worker_id, ttl_seconds=max(10.0, every * 3))
     while True:
-        if _is_leader(runtime, ttl=max(10, int(every * 3))):
+        if leadership is None or leadership.lead():  # without Redis it is alone
             fired = runtime.scheduler.run_once()
             if runtime.redis is not None:
                 runtime.work.wake_outbox()
@@ -454,19 +458,6 @@ def outbox_retry_dead() -> None:
     """Queue dead letters again (after the provider problem is fixed)."""
     runtime = _runtime()
     click.echo(f"{runtime.relay.retry_dead()} message(s) queued again")
-
-
-def _is_leader(runtime: Any, ttl: int) -> bool:
-    """One scheduler leads: it holds a Redis key it renews; without Redis it is alone."""
-    if runtime.redis is None:
-        return True
-    key, me = "crms:scheduler:leader", runtime.relay.worker_id
-    if runtime.redis.set(key, me, nx=True, ex=ttl):
-        return True
-    if runtime.redis.get(key) == me.encode():
-        runtime.redis.expire(key, ttl)
-        return True
-    return False
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from bot.services.ports import Services
 from bot.sms import split_long
 from flows.base import Context, Turn
 from flows.registry import BY_NAME, GLOBAL_INTENTS, IDENTIFY, flow_for_intent
+from flows.reminder_reply import in_context
 
 log = logging.getLogger(__name__)
 MAX_STORED_TEXT = 4096
@@ -342,6 +343,7 @@ class Engine:
             key = {"_too_long": "input.too_long", "_media": "input.media_unsupported"}
             ctx.say(key.get(turn.intent, "input.empty"))
             return
+        turn = in_context(ctx, turn)  # "I'll be late" after a pickup reminder
         active = BY_NAME.get(conv.flow or "")
         if active is not None and turn.intent not in GLOBAL_INTENTS and active.step(ctx, turn):
             conv.fallback_count = 0

@@ -66,3 +66,28 @@ class RedisLocks:
                 lk.release()
             except Exception:  # noqa: BLE001 - expired while held; nothing to release
                 pass
+
+
+class Leadership:
+    """One leader among processes (the scheduler), through a Redis key with a time to live.
+
+    The leader renews the key while it runs; if it dies the key expires and another process
+    takes over. Renewal is a compare-and-expire in one Redis script, so a process whose key
+    expired never extends someone else's.
+    """
+
+    RENEW = ("if redis.call('get', KEYS[1]) == ARGV[1] then "
+             "return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end")
+
+    def __init__(self, client: Any, name: str, me: str, ttl_seconds: float) -> None:
+        self._client = client
+        self._key = f"crms:leader:{name}"
+        self._me = me
+        self._ttl_ms = int(ttl_seconds * 1000)
+        self._renew = client.register_script(self.RENEW)
+
+    def lead(self) -> bool:
+        """True while this process is the leader (taking the lead when it is free)."""
+        if self._client.set(self._key, self._me, nx=True, px=self._ttl_ms):
+            return True
+        return bool(self._renew(keys=[self._key], args=[self._me, self._ttl_ms]))

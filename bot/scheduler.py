@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot import staff
@@ -14,37 +16,13 @@ from bot.i18n import format_when
 from bot.models import Booking, Customer, LicenceCheck, Reminder, Tenant
 from bot.notify import renter_conversation, send_to_renter
 from bot.payment_events import retry_waiting
-from bot.payments import warn_expiring_holds
+from bot.payments import open_amount, warn_expiring_holds
+from bot.reminders import KINDS
 from bot.services.ports import Clock
 
 log = logging.getLogger(__name__)
-OFFSETS = {
-    "pickup_24h": ("pickup_at", timedelta(hours=24)),
-    "pickup_2h": ("pickup_at", timedelta(hours=2)),
-    "return_24h": ("return_at", timedelta(hours=24)),
-    "return_2h": ("return_at", timedelta(hours=2)),
-}
 TOO_LATE = timedelta(hours=1)  # a reminder more than this late is skipped, not sent
-
-
-def plan_reminders(session: Session, booking: Booking, now: datetime) -> None:
-    """(Re-)plan a booking's reminders; unsent ones follow changed times, sent ones stay."""
-    existing = {r.kind: r for r in session.scalars(
-        select(Reminder).where(Reminder.booking_id == booking.id))}
-    if booking.status == "cancelled":
-        session.execute(delete(Reminder).where(
-            Reminder.booking_id == booking.id, Reminder.state == "planned"))
-        return
-    for kind, (field, offset) in OFFSETS.items():
-        due = getattr(booking, field) - offset
-        reminder = existing.get(kind)
-        if reminder is None:
-            session.add(Reminder(tenant_id=booking.tenant_id, booking_id=booking.id, kind=kind,
-                                 due_at=due, state="planned" if due > now else "skipped"))
-        elif reminder.state in ("planned", "skipped") and reminder.due_at != due:
-            reminder.due_at, reminder.state = due, "planned" if due > now else "skipped"
-
-
+BATCH = 200
 LICENCE_RETENTION_DAYS = 30
 
 
@@ -67,59 +45,70 @@ def purge_licence_images(session: Session, now: datetime) -> int:
 
 
 class ReminderScheduler:
-    """Turns due reminders into outbox rows; its cost grows with what is due, not all bookings."""
+    """Turns due reminders into outbox rows; its cost grows with what is due, not all bookings.
+
+    A batch is claimed and written to the outbox in one transaction (PostgreSQL: `FOR UPDATE
+    SKIP LOCKED`, so two schedulers share the work; both databases: the claim is a
+    compare-and-set UPDATE), so a reminder goes out once even when a scheduler dies midway.
+    """
 
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
         self.clock = clock
 
-    def run_once(self, limit: int = 200) -> int:
+    def run_once(self, limit: int = 10_000) -> int:
         """Fire due reminders once, and look after what is waiting.
 
         Also re-announces unclaimed escalations to staff, warns staff of deposit holds that
         lapse soon, and applies Stripe events that waited for their payment row.
-
         Returns how many messages went to the outbox.
         """
         now = self.clock.now()
-        with self.db.session() as s:
-            due = list(s.scalars(select(Reminder.id).where(
-                Reminder.state == "planned", Reminder.due_at <= now,
-            ).order_by(Reminder.due_at).limit(limit)))
-        fired = sum(1 for reminder_id in due if self._fire(reminder_id, now))
-        retry_waiting(self.db, now)  # Stripe events that overtook their payment row
+        fired = self.fire_due(now, limit)
+        retry_waiting(self.db, now)
         with self.db.session() as s:
             purge_licence_images(s, now)
             return fired + staff.reannounce(s, now) + warn_expiring_holds(s, now)
 
-    def _fire(self, reminder_id: int, now: datetime) -> bool:
-        with self.db.session() as s:
-            # Claim by compare-and-set, in the same transaction as the outbox row.
-            claimed = s.execute(update(Reminder).where(
-                Reminder.id == reminder_id, Reminder.state == "planned",
-            ).values(state="sent", sent_at=now)).rowcount  # type: ignore[attr-defined]
-            if claimed != 1:
-                return False
-            reminder = s.get(Reminder, reminder_id)
-            assert reminder is not None
-            booking = s.get(Booking, reminder.booking_id)
-            assert booking is not None
-            reason = self._skip_reason(reminder, booking, now)
-            if reason is None and not self._send(s, reminder, booking, now):
-                reason = "renter opted out"
-            if reason:
-                reminder.state = "skipped"
-                log.info("reminder %s skipped: %s", reminder_id, reason)
-                return False
-            return True
+    def fire_due(self, now: datetime, limit: int = 10_000) -> int:
+        """Every reminder due by `now` (up to `limit`), batch by batch; returns how many went out."""
+        fired = claimed = 0
+        while claimed < limit:
+            size = min(BATCH, limit - claimed)
+            sent, taken = self._fire_batch(now, size)
+            fired, claimed = fired + sent, claimed + taken
+            if taken < size:  # nothing more due (or another scheduler holds the rest)
+                break
+        return fired
 
-    @staticmethod
-    def _skip_reason(reminder: Reminder, booking: Booking, now: datetime) -> str | None:
-        if booking.status == "cancelled":
-            return "booking cancelled"
-        if now - reminder.due_at > TOO_LATE:
-            return "too late"
-        return None
+    def _fire_batch(self, now: datetime, size: int) -> tuple[int, int]:
+        with self.db.session() as s:
+            query = select(Reminder.id).where(Reminder.state == "planned", Reminder.due_at <= now) \
+                .order_by(Reminder.due_at).limit(size)
+            if self.db.is_postgres:
+                query = query.with_for_update(skip_locked=True)
+            ids = list(s.scalars(query))
+            if not ids:
+                return 0, 0
+            claimed = list(s.scalars(update(Reminder).where(
+                Reminder.id.in_(ids), Reminder.state == "planned",
+            ).values(state="sent", sent_at=now).returning(Reminder.id)))
+            reminders = list(s.scalars(select(Reminder).where(Reminder.id.in_(claimed))
+                                       .execution_options(populate_existing=True)))
+            bookings = {b.id: b for b in s.scalars(select(Booking).where(
+                Booking.id.in_({r.booking_id for r in reminders})))}
+            sent = 0
+            for reminder in reminders:
+                booking = bookings[reminder.booking_id]
+                reason = skip_reason(s, reminder, booking, now)
+                if reason is None and not self._send(s, reminder, booking, now):
+                    reason = "renter opted out"
+                if reason:
+                    reminder.state = "skipped"
+                    log.info("reminder %s skipped: %s", reminder.id, reason)
+                else:
+                    sent += 1
+            return sent, len(ids)
 
     @staticmethod
     def _send(s: Session, reminder: Reminder, booking: Booking, now: datetime) -> bool:
@@ -128,11 +117,39 @@ class ReminderScheduler:
         assert tenant is not None and customer is not None
         conv, _ = renter_conversation(s, tenant, customer)
         language = (conv.language if conv else None) or customer.language or tenant.default_language
-        field = OFFSETS[reminder.kind][0]
-        vehicle = booking.vehicle
-        params = {"when": format_when(getattr(booking, field), language, tenant.setting("timezone")),
-                  "location": booking.pickup_location if field == "pickup_at"
-                  else booking.return_location,
-                  "vehicle": (vehicle.model or vehicle.plate) if vehicle else booking.ref}
-        return send_to_renter(s, tenant, customer, f"reminder.{reminder.kind}", params, now,
-                              reminder=reminder.kind)
+        return send_to_renter(s, tenant, customer, f"reminder.{reminder.kind}",
+                              reminder_params(s, tenant, reminder, booking, language), now,
+                              reminder=reminder.kind, reminder_id=reminder.id)
+
+
+def skip_reason(s: Session, reminder: Reminder, booking: Booking, now: datetime) -> str | None:
+    """Why a due reminder is not sent (any more), or None."""
+    if booking.status == "cancelled":
+        return "booking cancelled"
+    if now - reminder.due_at > TOO_LATE:
+        return "too late"
+    if getattr(booking, KINDS[reminder.kind].event) <= now:
+        return "its moment has passed"
+    if reminder.kind == "licence_missing" and s.scalar(select(LicenceCheck.id).where(
+            LicenceCheck.booking_id == booking.id,
+            LicenceCheck.status.in_(("accepted", "approved"))).limit(1)) is not None:
+        return "licence already accepted"
+    if reminder.kind == "payment_open" and open_amount(s, booking) <= 0:
+        return "nothing left to pay"
+    return None
+
+
+def reminder_params(s: Session, tenant: Tenant, reminder: Reminder, booking: Booking,
+                    language: str) -> dict[str, Any]:
+    """What a reminder's text needs: when, where, which car, the late fee, what is open."""
+    field = KINDS[reminder.kind].event
+    vehicle = booking.vehicle
+    params: dict[str, Any] = {
+        "ref": booking.ref,
+        "when": format_when(getattr(booking, field), language, tenant.setting("timezone")),
+        "location": booking.pickup_location if field == "pickup_at" else booking.return_location,
+        "vehicle": (vehicle.model or vehicle.plate) if vehicle else booking.ref,
+        "fee": Decimal(str(tenant.setting("late_return_fee_chf") or 0))}
+    if reminder.kind == "payment_open":
+        params["amount"] = open_amount(s, booking)
+    return params

@@ -14,6 +14,7 @@ from flows.licence import LicenceFlow
 from flows.opt_out import OptOutFlow
 from flows.payment import PaymentFlow
 from flows.privacy import DeleteDataFlow
+from flows.reminder_reply import RunningLateFlow
 from flows.smalltalk import SmalltalkFlow
 from flows.trip_info import TripInfoFlow
 
@@ -22,7 +23,7 @@ FLOWS: list[Flow] = [
     IDENTIFY, SmalltalkFlow(), HelpFlow(), BookingStatusFlow(), TripInfoFlow(),
     ExtendRentalFlow(), CancelBookingFlow(), ChangeLanguageFlow(), HumanAgentFlow(),
     ReportProblemFlow(), FallbackFlow(), OptOutFlow(), DeleteDataFlow(), FaqFlow(), PaymentFlow(),
-    LicenceFlow(),
+    LicenceFlow(), RunningLateFlow(),
 ]
 BY_NAME: dict[str, Flow] = {flow.name: flow for flow in FLOWS}
 BY_INTENT: dict[str, Flow] = {intent: flow for flow in FLOWS for intent in flow.intents}

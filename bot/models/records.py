@@ -26,6 +26,7 @@ class Reminder(Base):
     booking_id: Mapped[int] = mapped_column(ForeignKey("bookings.id"))
     kind: Mapped[str] = mapped_column(String(32))
     due_at: Mapped[datetime]
+    event_at: Mapped[datetime | None]  # the pickup or return it was planned for
     state: Mapped[str] = mapped_column(String(12), default="planned")
     sent_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -16,6 +16,9 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "timezone": "Europe/Zurich",
     "opening_hours": {"mon-fri": "07:30-18:30", "sat": "08:00-12:00"},
     "quiet_hours": ["21:00", "08:00"],
+    "holidays_quiet": False,  # public holidays of the canton count as quiet for reminders
+    "canton": None,  # e.g. "ZH": its holidays with the national ones
+    "late_return_fee_chf": 30,
     "address": "",
     "phone": "",
     "deposit_text": {},

@@ -94,10 +94,14 @@ def test_nlu_evaluate_prints_accuracy_per_intent_and_language(env, tmp_path):
 def test_reminders_list_json(env):
     run(["demo-data"], env)
     rows = json.loads(run(["reminders", "list", "--booking", "CR-48213", "--json"], env))
-    assert [r["kind"] for r in rows] == ["pickup_24h", "pickup_2h", "return_24h", "return_2h"]
-    assert rows[0]["due_at"].endswith("+00:00")
-    assert rows[0]["due_at_local"][-6:] in ("+01:00", "+02:00")
-    assert rows[0]["state"] == "planned" and rows[0]["channel"] in ("sms", "whatsapp")
+    kinds = {r["kind"]: r for r in rows}
+    assert set(kinds) == {"payment_open", "licence_missing", "pickup_24h", "pickup_2h",
+                          "return_24h", "return_2h"}
+    assert [r["due_at"] for r in rows] == sorted(r["due_at"] for r in rows)
+    pickup = kinds["pickup_24h"]  # the demo pickup is two days ahead
+    assert pickup["due_at"].endswith("+00:00")
+    assert pickup["due_at_local"][-6:] in ("+01:00", "+02:00")
+    assert pickup["state"] == "planned" and pickup["channel"] in ("sms", "whatsapp")
 
 
 def test_company_api_key_is_printed_once_and_works(env):

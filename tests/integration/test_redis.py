@@ -7,7 +7,7 @@ import time
 import pytest
 from sqlalchemy import select
 
-from bot.locks import LockTimeout, RedisLocks
+from bot.locks import Leadership, LockTimeout, RedisLocks
 from bot.messages import InboundMessage
 from bot.models import Message
 from bot.runtime import build_runtime
@@ -25,6 +25,21 @@ def redis_client():  # type: ignore[no-untyped-def]
     client.flushdb()
     yield client
     client.flushdb()
+
+
+def test_one_scheduler_leads_and_another_takes_over_when_it_dies(redis_client):
+    import redis
+
+    first = Leadership(redis_client, "scheduler", "host-a:1", ttl_seconds=0.3)
+    second = Leadership(redis.Redis.from_url(REDIS_URL), "scheduler", "host-b:2",
+                        ttl_seconds=0.3)
+    assert first.lead() and not second.lead()
+    time.sleep(0.2)
+    assert first.lead() and not second.lead()  # renewed: still the leader after 0.4 s
+    time.sleep(0.2)
+    assert first.lead() and not second.lead()
+    time.sleep(0.4)  # the first one died: its key expires
+    assert second.lead() and not first.lead()  # and it cannot take back someone else's key
 
 
 def test_redis_lock_excludes_across_clients(redis_client):
