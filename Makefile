@@ -40,6 +40,7 @@ bench: install
 	$(BIN)/python -m bench.nlu
 	$(BIN)/python -m bench.webhook --messages 20
 	$(BIN)/python -m bench.licence --images 40
+	$(BIN)/python -m bench.reminders --bookings 100000
 
 # Rasa 3.6 needs Python 3.10: its own virtual environment (about 2.7 GB), then the tests
 # that talk to a real Rasa server (trained from nlu/data by `crms-bot nlu export-rasa`).

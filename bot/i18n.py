@@ -69,12 +69,18 @@ def translate(key: str, language: str, **params: Any) -> str:
 
 def format_money(amount: Decimal | float | int, language: str) -> str:
     """CHF in the Swiss format of the language: `CHF 1’234.50` in de_CH."""
+    return _money(Decimal(str(amount)), language)
+
+
+@lru_cache(maxsize=8192)
+def _money(amount: Decimal, language: str) -> str:
     locale = locale_of("de" if language == "rm" else language)
-    text = format_currency(Decimal(str(amount)), "CHF", locale=locale)
+    text = format_currency(amount, "CHF", locale=locale)
     # Swiss typography groups thousands with a typographic apostrophe (CLDR now has ASCII).
     return text.replace("'", "\u2019").replace("\xa0", " ")
 
 
+@lru_cache(maxsize=8192)
 def format_when(moment: datetime, language: str, tz: str = "Europe/Zurich") -> str:
     """Date and time in the tenant's time zone, formatted for the language."""
     local = moment.astimezone(ZoneInfo(tz))

@@ -18,10 +18,15 @@ from bot.rendering import render, render_params
 from bot.repository import conversations_of_customer
 
 
-def renter_conversation(session: Session, tenant: Tenant,
-                        customer: Customer) -> tuple[Conversation | None, bool]:
-    """The conversation to write in, and whether the renter may be written to at all."""
-    convs = conversations_of_customer(session, tenant.id, customer.id)
+def renter_conversation(session: Session, tenant: Tenant, customer: Customer,
+                        convs: list[Conversation] | None = None,
+                        ) -> tuple[Conversation | None, bool]:
+    """The conversation to write in, and whether the renter may be written to at all.
+
+    convs: the renter's conversations when the caller loaded them already (a batch).
+    """
+    if convs is None:
+        convs = conversations_of_customer(session, tenant.id, customer.id)
     if customer.opted_out or customer.erased_at is not None:
         return None, False
     conv = next((c for c in convs if not (c.data or {}).get("opted_out")), None)
@@ -30,9 +35,9 @@ def renter_conversation(session: Session, tenant: Tenant,
 
 def send_to_renter(session: Session, tenant: Tenant, customer: Customer, key: str,
                    params: dict[str, Any], now: datetime, document_url: str | None = None,
-                   **extra: Any) -> bool:
+                   convs: list[Conversation] | None = None, **extra: Any) -> bool:
     """Write a message for the renter to the outbox; by SMS when they never wrote to us."""
-    conv, allowed = renter_conversation(session, tenant, customer)
+    conv, allowed = renter_conversation(session, tenant, customer, convs)
     if not allowed:
         return False
     channel = conv.channel if conv else "sms"

@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from bot.models import Booking, Reminder, Tenant
@@ -76,10 +76,14 @@ def _holidays(canton: str | None, year: int) -> frozenset[date]:
 def quiet_spans(tenant: Tenant, around: datetime, tz: ZoneInfo) -> list[tuple[datetime, datetime]]:
     """The tenant's quiet periods (local, merged) in the days around a moment."""
     start_text, end_text = tenant.setting("quiet_hours") or ["21:00", "08:00"]
+    return list(_spans(start_text, end_text, bool(tenant.setting("holidays_quiet")),
+                       tenant.setting("canton"), around.astimezone(tz).date()))
+
+
+@lru_cache(maxsize=4096)
+def _spans(start_text: str, end_text: str, with_holidays: bool, canton: str | None,
+           day0: date) -> tuple[tuple[datetime, datetime], ...]:
     start, end = time.fromisoformat(start_text), time.fromisoformat(end_text)
-    with_holidays = bool(tenant.setting("holidays_quiet"))
-    canton = tenant.setting("canton")
-    day0 = around.astimezone(tz).date()
     spans: list[tuple[datetime, datetime]] = []
     for offset in range(-3, 4):
         day = day0 + timedelta(days=offset)
@@ -88,7 +92,8 @@ def quiet_spans(tenant: Tenant, around: datetime, tz: ZoneInfo) -> list[tuple[da
             finish = datetime.combine(day + timedelta(days=1 if end <= start else 0), end)
             spans.append((begin, finish))
         if with_holidays and day in _holidays(canton, day.year):
-            spans.append((datetime.combine(day, time()), datetime.combine(day, time()) + timedelta(days=1)))
+            midnight = datetime.combine(day, time())
+            spans.append((midnight, midnight + timedelta(days=1)))
     spans.sort()
     merged: list[tuple[datetime, datetime]] = []
     for begin, finish in spans:
@@ -96,7 +101,7 @@ def quiet_spans(tenant: Tenant, around: datetime, tz: ZoneInfo) -> list[tuple[da
             merged[-1] = (merged[-1][0], max(merged[-1][1], finish))
         else:
             merged.append((begin, finish))
-    return merged
+    return tuple(merged)
 
 
 def out_of_quiet(due: datetime, event: datetime, tenant: Tenant, tz: ZoneInfo) -> datetime:
@@ -112,35 +117,56 @@ def out_of_quiet(due: datetime, event: datetime, tenant: Tenant, tz: ZoneInfo) -
 
 
 def plan_reminders(session: Session, booking: Booking, now: datetime) -> None:
-    """(Re-)plan a booking's reminders in the caller's transaction.
+    """(Re-)plan a booking's reminders in the caller's transaction (see `plan_many`)."""
+    plan_many(session, [booking], now)
+
+
+def plan_many(session: Session, bookings: list[Booking], now: datetime) -> int:
+    """(Re-)plan the reminders of bookings of one or more tenants; returns rows written.
 
     Planned ones follow changed times; one already sent is armed again only when its event
-    moved. A cancelled booking's unsent reminders are dropped.
+    moved. A cancelled booking's unsent reminders are dropped. New rows go in as one
+    multi-row INSERT (a bulk import plans thousands at once).
     """
-    existing = {r.kind: r for r in session.scalars(
-        select(Reminder).where(Reminder.booking_id == booking.id))}
-    if booking.status == "cancelled":
+    ids = [b.id for b in bookings]
+    cancelled = [b.id for b in bookings if b.status == "cancelled"]
+    if cancelled:
         session.execute(delete(Reminder).where(
-            Reminder.booking_id == booking.id, Reminder.state.in_(("planned", "skipped"))))
-        return
-    tenant = session.get(Tenant, booking.tenant_id)
-    assert tenant is not None
-    tz = ZoneInfo(tenant.setting("timezone") or "Europe/Zurich")
-    for kind, hours in offsets(tenant).items():
-        reminder = existing.get(kind)
-        if not hours:
-            if reminder is not None and reminder.state == "planned":
-                reminder.state = "skipped"
+            Reminder.booking_id.in_(cancelled), Reminder.state.in_(("planned", "skipped"))))
+    existing: dict[tuple[int, str], Reminder] = {
+        (r.booking_id, r.kind): r for r in session.scalars(
+            select(Reminder).where(Reminder.booking_id.in_(ids)))}
+    tenants: dict[int, tuple[Tenant, ZoneInfo, dict[str, float | None]]] = {}
+    new: list[dict[str, object]] = []
+    for booking in bookings:
+        if booking.status == "cancelled":
             continue
-        event = getattr(booking, KINDS[kind].event)
-        due, state = when(kind, event, float(hours), tenant, tz, now)
-        if reminder is None:
-            session.add(Reminder(tenant_id=booking.tenant_id, booking_id=booking.id, kind=kind,
-                                 due_at=due, event_at=event, state=state, created_at=now))
-        elif reminder.state in ("planned", "skipped") or (
-                reminder.state == "sent" and reminder.event_at != event and state == "planned"):
-            reminder.due_at, reminder.event_at, reminder.state = due, event, state
-            reminder.sent_at = None if state == "planned" else reminder.sent_at
+        if booking.tenant_id not in tenants:
+            tenant = session.get(Tenant, booking.tenant_id)
+            assert tenant is not None
+            tenants[booking.tenant_id] = (
+                tenant, ZoneInfo(tenant.setting("timezone") or "Europe/Zurich"), offsets(tenant))
+        tenant, tz, hours_by_kind = tenants[booking.tenant_id]
+        for kind, hours in hours_by_kind.items():
+            reminder = existing.get((booking.id, kind))
+            if not hours:
+                if reminder is not None and reminder.state == "planned":
+                    reminder.state = "skipped"
+                continue
+            event = getattr(booking, KINDS[kind].event)
+            due, state = when(kind, event, float(hours), tenant, tz, now)
+            if reminder is None:
+                new.append({"tenant_id": booking.tenant_id, "booking_id": booking.id,
+                            "kind": kind, "due_at": due, "event_at": event, "state": state,
+                            "created_at": now})
+            elif reminder.state in ("planned", "skipped") or (
+                    reminder.state == "sent" and reminder.event_at != event
+                    and state == "planned"):
+                reminder.due_at, reminder.event_at, reminder.state = due, event, state
+                reminder.sent_at = None if state == "planned" else reminder.sent_at
+    if new:
+        session.execute(insert(Reminder), new)
+    return len(new)
 
 
 def when(kind: str, event: datetime, hours: float, tenant: Tenant, tz: ZoneInfo,

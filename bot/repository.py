@@ -63,6 +63,15 @@ def current_booking(session: Session, tenant_id: int, customer_ids: list[int],
 def conversations_of_customer(session: Session, tenant_id: int,
                               customer_id: int) -> list[Conversation]:
     """The renter's conversations with this tenant, most recent first."""
-    return list(session.scalars(select(Conversation).where(
-        Conversation.tenant_id == tenant_id, Conversation.customer_id == customer_id,
-    ).order_by(Conversation.last_inbound_at.desc().nulls_last(), Conversation.id.desc())))
+    return conversations_of_customers(session, tenant_id, [customer_id]).get(customer_id, [])
+
+
+def conversations_of_customers(session: Session, tenant_id: int,
+                               customer_ids: list[int]) -> dict[int, list[Conversation]]:
+    """Each renter's conversations with this tenant, most recent first (one query)."""
+    found: dict[int, list[Conversation]] = {}
+    for conv in session.scalars(select(Conversation).where(
+            Conversation.tenant_id == tenant_id, Conversation.customer_id.in_(customer_ids),
+    ).order_by(Conversation.last_inbound_at.desc().nulls_last(), Conversation.id.desc())):
+        found.setdefault(conv.customer_id, []).append(conv)  # type: ignore[arg-type]
+    return found

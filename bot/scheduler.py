@@ -3,21 +3,32 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from bot import staff
 from bot.db import Database
 from bot.i18n import format_when
-from bot.models import Booking, Customer, LicenceCheck, Reminder, Tenant
+from bot.models import (
+    Booking,
+    Conversation,
+    Customer,
+    LicenceCheck,
+    Payment,
+    Reminder,
+    Tenant,
+    Vehicle,
+)
 from bot.notify import renter_conversation, send_to_renter
 from bot.payment_events import retry_waiting
-from bot.payments import open_amount, warn_expiring_holds
+from bot.payments import warn_expiring_holds
 from bot.reminders import KINDS
+from bot.repository import conversations_of_customers
 from bot.services.ports import Clock
 
 log = logging.getLogger(__name__)
@@ -95,13 +106,12 @@ class ReminderScheduler:
             ).values(state="sent", sent_at=now).returning(Reminder.id)))
             reminders = list(s.scalars(select(Reminder).where(Reminder.id.in_(claimed))
                                        .execution_options(populate_existing=True)))
-            bookings = {b.id: b for b in s.scalars(select(Booking).where(
-                Booking.id.in_({r.booking_id for r in reminders})))}
+            batch = Batch.load(s, reminders)
             sent = 0
             for reminder in reminders:
-                booking = bookings[reminder.booking_id]
-                reason = skip_reason(s, reminder, booking, now)
-                if reason is None and not self._send(s, reminder, booking, now):
+                booking = batch.bookings[reminder.booking_id]
+                reason = batch.skip_reason(reminder, booking, now)
+                if reason is None and not self._send(s, batch, reminder, booking, now):
                     reason = "renter opted out"
                 if reason:
                     reminder.state = "skipped"
@@ -111,45 +121,85 @@ class ReminderScheduler:
             return sent, len(ids)
 
     @staticmethod
-    def _send(s: Session, reminder: Reminder, booking: Booking, now: datetime) -> bool:
-        tenant = s.get(Tenant, booking.tenant_id)
-        customer = s.get(Customer, booking.customer_id)
-        assert tenant is not None and customer is not None
-        conv, _ = renter_conversation(s, tenant, customer)
+    def _send(s: Session, batch: "Batch", reminder: Reminder, booking: Booking,
+              now: datetime) -> bool:
+        tenant = batch.tenants[booking.tenant_id]
+        customer = batch.customers[booking.customer_id]
+        convs = batch.conversations.get(customer.id, [])
+        conv, _ = renter_conversation(s, tenant, customer, convs)
         language = (conv.language if conv else None) or customer.language or tenant.default_language
-        return send_to_renter(s, tenant, customer, f"reminder.{reminder.kind}",
-                              reminder_params(s, tenant, reminder, booking, language), now,
-                              reminder=reminder.kind, reminder_id=reminder.id)
+        params = reminder_params(tenant, reminder, booking, language,
+                                 batch.open_amount(booking))
+        return send_to_renter(s, tenant, customer, f"reminder.{reminder.kind}", params, now,
+                              convs=convs, reminder=reminder.kind, reminder_id=reminder.id)
 
 
-def skip_reason(s: Session, reminder: Reminder, booking: Booking, now: datetime) -> str | None:
-    """Why a due reminder is not sent (any more), or None."""
-    if booking.status == "cancelled":
-        return "booking cancelled"
-    if now - reminder.due_at > TOO_LATE:
-        return "too late"
-    if getattr(booking, KINDS[reminder.kind].event) <= now:
-        return "its moment has passed"
-    if reminder.kind == "licence_missing" and s.scalar(select(LicenceCheck.id).where(
-            LicenceCheck.booking_id == booking.id,
-            LicenceCheck.status.in_(("accepted", "approved"))).limit(1)) is not None:
-        return "licence already accepted"
-    if reminder.kind == "payment_open" and open_amount(s, booking) <= 0:
-        return "nothing left to pay"
-    return None
+@dataclass
+class Batch:
+    """What a batch of due reminders needs, each loaded with one query, not one per reminder."""
+
+    bookings: dict[int, Booking]
+    tenants: dict[int, Tenant]
+    customers: dict[int, Customer]
+    vehicles: dict[int, Vehicle]  # held here so the session keeps them: booking.vehicle is free
+    conversations: dict[int, list[Conversation]]
+    licensed: set[int]  # bookings with an accepted licence
+    paid: dict[int, Decimal]  # rental paid so far per booking
+
+    @classmethod
+    def load(cls, s: Session, reminders: list[Reminder]) -> "Batch":
+        """Bookings, renters, cars, conversations, licences and payments of the reminders."""
+        bookings = {b.id: b for b in s.scalars(select(Booking).where(
+            Booking.id.in_({r.booking_id for r in reminders})))}
+        ids = list(bookings)
+        tenants = {t.id: t for t in s.scalars(select(Tenant).where(
+            Tenant.id.in_({b.tenant_id for b in bookings.values()})))}
+        customers = {c.id: c for c in s.scalars(select(Customer).where(
+            Customer.id.in_({b.customer_id for b in bookings.values()})))}
+        vehicles = {v.id: v for v in s.scalars(select(Vehicle).where(
+            Vehicle.id.in_({b.vehicle_id for b in bookings.values() if b.vehicle_id})))}
+        conversations: dict[int, list[Conversation]] = {}
+        for tenant_id in tenants:
+            conversations.update(conversations_of_customers(
+                s, tenant_id, [c.id for c in customers.values() if c.tenant_id == tenant_id]))
+        licensed: set[int] = set(s.scalars(select(LicenceCheck.booking_id).where(  # type: ignore[arg-type]
+            LicenceCheck.booking_id.in_(ids),
+            LicenceCheck.status.in_(("accepted", "approved")))))
+        paid = {booking_id: Decimal(total or 0) for booking_id, total in s.execute(
+            select(Payment.booking_id, func.sum(
+                Payment.amount_chf - func.coalesce(Payment.refunded_chf, 0)))
+            .where(Payment.booking_id.in_(ids), Payment.kind == "rental",
+                   Payment.status == "paid").group_by(Payment.booking_id))}
+        return cls(bookings, tenants, customers, vehicles, conversations, licensed, paid)
+
+    def open_amount(self, booking: Booking) -> Decimal:
+        """What is still to pay on the rental."""
+        return max(Decimal("0"), Decimal(booking.amount_due_chf)
+                   - self.paid.get(booking.id, Decimal("0")))
+
+    def skip_reason(self, reminder: Reminder, booking: Booking, now: datetime) -> str | None:
+        """Why a due reminder is not sent (any more), or None."""
+        if booking.status == "cancelled":
+            return "booking cancelled"
+        if now - reminder.due_at > TOO_LATE:
+            return "too late"
+        if getattr(booking, KINDS[reminder.kind].event) <= now:
+            return "its moment has passed"
+        if reminder.kind == "licence_missing" and booking.id in self.licensed:
+            return "licence already accepted"
+        if reminder.kind == "payment_open" and self.open_amount(booking) <= 0:
+            return "nothing left to pay"
+        return None
 
 
-def reminder_params(s: Session, tenant: Tenant, reminder: Reminder, booking: Booking,
-                    language: str) -> dict[str, Any]:
+def reminder_params(tenant: Tenant, reminder: Reminder, booking: Booking, language: str,
+                    open_chf: Decimal) -> dict[str, Any]:
     """What a reminder's text needs: when, where, which car, the late fee, what is open."""
     field = KINDS[reminder.kind].event
     vehicle = booking.vehicle
-    params: dict[str, Any] = {
+    return {
         "ref": booking.ref,
         "when": format_when(getattr(booking, field), language, tenant.setting("timezone")),
         "location": booking.pickup_location if field == "pickup_at" else booking.return_location,
         "vehicle": (vehicle.model or vehicle.plate) if vehicle else booking.ref,
-        "fee": Decimal(str(tenant.setting("late_return_fee_chf") or 0))}
-    if reminder.kind == "payment_open":
-        params["amount"] = open_amount(s, booking)
-    return params
+        "fee": Decimal(str(tenant.setting("late_return_fee_chf") or 0)), "amount": open_chf}

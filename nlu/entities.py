@@ -14,6 +14,19 @@ PLATE = re.compile(
     r"\b(AG|AI|AR|BE|BL|BS|FR|GE|GL|GR|JU|LU|NE|NW|OW|SG|SH|SO|SZ|TG|TI|UR|VD|VS|ZG|ZH)"
     r"[\s-]?(\d{1,6})\b"
 )
+CANTONS = PLATE.pattern.split("(", 1)[1].split(")", 1)[0]
+PLATE_ANY_CASE = re.compile(rf"\b({CANTONS})[\s-]?(\d{{3,6}})\b", re.IGNORECASE)
+
+
+def find_plate(text: str) -> str | None:
+    """A Swiss plate such as `ZH 123456`.
+
+    In lower case only with 3 digits or more, so "I'll be 30 minutes late" names no car.
+    """
+    found = PLATE.search(text) or PLATE_ANY_CASE.search(text)
+    return f"{found.group(1).upper()} {found.group(2)}" if found else None
+
+
 NUMERIC_DATE = re.compile(r"\b(\d{1,2})[./](\d{1,2})(?:[./](\d{2,4}))?\b")
 RELATIVE = {
     0: ("heute", "hüt", "today", "aujourd'hui", "oggi"),
@@ -77,8 +90,8 @@ def extract(text: str, today: date) -> dict[str, Any]:
         entities["booking_ref"] = normalise_ref(ref.group(1))
     if found := find_date(BOOKING_REF.sub(" ", text), today):
         entities["date"] = found.isoformat()
-    if plate := PLATE.search(text.upper()):
-        entities["plate"] = f"{plate.group(1)} {plate.group(2)}"
+    if plate := find_plate(text):
+        entities["plate"] = plate
     if email := EMAIL.search(text):
         entities["email"] = email.group(0).lower()
     for match in phonenumbers.PhoneNumberMatcher(text, "CH"):

@@ -37,6 +37,8 @@ def test_intents(text, intent):
     ("bis 12.03.", {"date": "2027-03-12"}),
     ("am 1.3.", {"date": "2028-03-01"}),  # a past day without a year means next year
     ("Auto ZH 123456", {"plate": "ZH 123456"}),
+    ("mein auto zh 123456 hat einen platten", {"plate": "ZH 123456"}),
+    ("I'll be 30 minutes late", {}),
     ("call me on 079 123 45 67", {"phone": "+41791234567"}),
     ("mail an Anna.Muller@example.ch", {"email": "anna.muller@example.ch"}),
 ])
