@@ -285,6 +285,109 @@ def company_set(slug: str, telegram_token: str | None, staff_chat_id: str | None
     click.echo(f"{slug} updated", err=True)
 
 
+@company.command("check")
+@click.argument("slug", required=False)
+def company_check(slug: str | None) -> None:
+    """Say, in words, what stops a tenant from going live (QR-bill creditor data first)."""
+    from sqlalchemy import select
+
+    from bot.models import Tenant
+    from bot.qrbills import creditor_problems, is_qr_iban
+
+    runtime = _runtime()
+    failed = False
+    with runtime.db.session() as s:
+        query = select(Tenant).order_by(Tenant.id)
+        tenants = list(s.scalars(query.where(Tenant.slug == slug) if slug else query))
+        if not tenants:
+            raise click.ClickException(f"no tenant {slug!r}" if slug else "no tenants")
+        for tenant in tenants:
+            problems = creditor_problems(tenant)
+            failed = failed or bool(problems)
+            if problems:
+                click.echo(f"{tenant.slug}: not ready for QR-bills")
+                for problem in problems:
+                    click.echo(f"  - {problem}")
+            else:
+                iban = (tenant.setting("qr_creditor") or {}).get("iban", "")
+                kind = "QR-IBAN, QRR references" if is_qr_iban(iban) else \
+                    "IBAN, creditor references (RF)"
+                click.echo(f"{tenant.slug}: QR-bill creditor ok ({kind})")
+    if failed:
+        sys.exit(1)
+
+
+@main.command("qrbill")
+@click.argument("booking_ref")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False),
+              help="where to write the PDF")
+@click.option("--tenant", "slug", default=None, help="the tenant, when references repeat")
+@click.option("--language", default=None, help="de, fr, it or en (default: the renter's)")
+def qrbill(booking_ref: str, out: str, slug: str | None, language: str | None) -> None:
+    """The QR-bill (A4 invoice with payment part) for a booking's open amount."""
+    from pathlib import Path
+
+    from sqlalchemy import select
+
+    from bot.billing import bill_pdf, issue_bill
+    from bot.models import Booking, Customer, Tenant
+    from bot.qrbills import QrBillError
+
+    runtime = _runtime()
+    now = runtime.services.clock.now()
+    with runtime.db.session() as s:
+        query = select(Booking).where(Booking.ref == booking_ref.upper())
+        if slug:
+            query = query.join(Tenant, Tenant.id == Booking.tenant_id).where(Tenant.slug == slug)
+        found = list(s.scalars(query))
+        if len(found) != 1:
+            raise click.ClickException(f"no booking {booking_ref}" if not found else
+                                       f"{booking_ref} exists for several tenants: --tenant")
+        booking = found[0]
+        try:
+            bill = issue_bill(s, booking, now)
+        except QrBillError as exc:
+            raise click.ClickException(f"no QR-bill: {exc}") from exc
+        if bill is None:
+            raise click.ClickException(f"nothing is open on {booking.ref}")
+        customer = s.get(Customer, booking.customer_id) if booking.customer_id else None
+        tenant = s.get(Tenant, booking.tenant_id)
+        chosen = language or (customer.language if customer else None) or \
+            (tenant.default_language if tenant else "de")
+        Path(out).write_bytes(bill_pdf(s, bill, chosen))
+        click.echo(json.dumps({"booking": booking.ref, "amount_chf": str(bill.amount_chf),
+                               "reference": bill.reference, "out": out}))
+
+
+@main.group()
+def payments() -> None:
+    """Payments: bank files."""
+
+
+@payments.command("import-camt")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
+def payments_import_camt(path: str, as_json: bool) -> None:
+    """Reconcile a camt.054 file; importing it again changes nothing."""
+    from pathlib import Path
+
+    from bot.billing import import_camt
+    from bot.camt import CamtError
+
+    runtime = _runtime()
+    try:
+        report = import_camt(runtime.db, Path(path).read_bytes(), runtime.services.clock.now())
+    except CamtError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        for result, rows in report.items():
+            for row in rows:
+                click.echo(f"{result:17} {row['amount']:>10} {row['currency']} "
+                           f"{row['reference'] or '-':27} {row['booking'] or row['reason'] or ''}")
+
+
 @company.command("list")
 def company_list() -> None:
     """The tenants, as JSON."""

@@ -14,6 +14,13 @@ from bot.models import Tenant
 from bot.repository import tenant_by_slug
 
 ZURICH = ZoneInfo("Europe/Zurich")
+#: renters with a postal address: their QR-bills name them as the debtor
+ADDRESSES: dict[str, dict[str, Any]] = {
+    "CR-48213": {"address": {"street": "Bahnhofstrasse", "house_number": "10",
+                             "postcode": "8001", "town": "Zürich", "country": "CH"}},
+    "CR-51001": {"address": {"street": "Rue de Bourg", "house_number": "5",
+                             "postcode": "1003", "town": "Lausanne", "country": "CH"}},
+}
 TENANTS: list[dict[str, Any]] = [
     {"slug": "alpenrent", "name": "Alpen Rent AG", "default_language": "de",
      "sms_number": "+41445550101", "whatsapp_number": "+41445550102",
@@ -28,7 +35,12 @@ TENANTS: list[dict[str, Any]] = [
                            "it": "lu–ve 07:30–18:30, sa 08:00–12:00",
                            "en": "Mon–Fri 07:30–18:30, Sat 08:00–12:00"},
          "locations": {"Zürich HB, Europaallee 1": [47.3779, 8.5372],
-                       "Zürich Flughafen, P3": [47.4511, 8.5620]}}},
+                       "Zürich Flughafen, P3": [47.4511, 8.5620]},
+         # a QR-IBAN (SIX's example): bills carry a QRR reference
+         "qr_creditor": {"name": "Alpen Rent AG", "street": "Hardstrasse", "house_num": "201",
+                         "pcode": "8005", "city": "Zürich", "country": "CH",
+                         "iban": "CH44 3199 9123 0008 8901 2"},
+         "vat_number": "CHE-123.456.788 MWST", "vat_rate": "8.1"}},
     {"slug": "lemanauto", "name": "Léman Auto SA", "default_language": "fr",
      "sms_number": "+41215550201", "whatsapp_number": "+41215550202",
      "staff_chat_id": "-1001000000002",
@@ -39,7 +51,11 @@ TENANTS: list[dict[str, Any]] = [
          "insurance_deductible_chf": "2000",
          "opening_hours": {"de": "Mo–Sa 08:00–19:00", "fr": "lu–sa 08:00–19:00",
                            "it": "lu–sa 08:00–19:00", "en": "Mon–Sat 08:00–19:00"},
-         "locations": {"Lausanne Gare, Place de la Gare 9": [46.5167, 6.6291]}}},
+         "locations": {"Lausanne Gare, Place de la Gare 9": [46.5167, 6.6291]},
+         # a normal IBAN: bills carry an ISO 11649 creditor reference (RF)
+         "qr_creditor": {"name": "Léman Auto SA", "street": "Avenue de la Gare",
+                         "house_num": "12", "pcode": "1003", "city": "Lausanne",
+                         "country": "CH", "iban": "CH93 0076 2011 6238 5295 7"}}},
 ]
 #: (tenant, ref, name, phone, birth date, language, plate, category, model, days ahead, amount, deposit)
 BOOKINGS = [
@@ -73,7 +89,7 @@ def load_demo_data(session: Session, now: datetime) -> dict[str, Any]:
         pickup = datetime.combine(today + timedelta(days=days), time(9, 0), ZURICH)
         ret = datetime.combine(today + timedelta(days=days + 4), time(17, 0), ZURICH)
         data = {"ref": ref, "renter": {"name": name, "phone": phone, "birth_date": dob,
-                                       "language": lang},
+                                       "language": lang, **ADDRESSES.get(ref, {})},
                 "vehicle": {"plate": plate, "category": cat, "model": model},
                 "pickup_at": pickup.isoformat(), "return_at": ret.isoformat(),
                 "pickup_location": LOCATIONS[slug], "return_location": LOCATIONS[slug],

@@ -92,3 +92,20 @@ def settle_deposit(payment_id: int, action: str, amount: str | None, author: str
                   rt.services.clock.now())
     rt.work.wake_outbox()
     return done
+
+
+def send_qr_bill(payment_id: int, conversation_id: int, language: str,
+                 rt: Runtime | None = None) -> None:
+    """Render a QR-bill PDF (a fraction of a second), then let the payment flow send it."""
+    from bot.billing import store_pdf
+
+    rt = rt or runtime()
+    with rt.db.session() as s:
+        from bot.models import Payment
+
+        bill = s.get(Payment, payment_id)
+        if bill is None or bill.status != "open":
+            return
+        document_id = store_pdf(s, bill, language, rt.services.clock.now()).id
+    rt.engine.continue_flow(conversation_id, "payment", "bill_ready", payment_id=payment_id,
+                            document_id=document_id)

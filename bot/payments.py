@@ -76,7 +76,7 @@ def request_checkout(session: Session, booking: Booking, kind: str, method: str,
     kind: rental (the open amount) or deposit (a card hold of the booking's deposit).
     """
     current = [p for p in payments_of(session, booking, kind)
-               if p.status in ("creating", "open")]
+               if p.status in ("creating", "open") and p.method == method]
     for payment in current:
         if payment.status == "open" and payment.expires_at and payment.expires_at > now:
             return Checkout(payment, ready=True)

@@ -37,6 +37,9 @@ KINDS: dict[str, Kind] = {
     "return_24h": Kind("return_at", 24),
     "return_2h": Kind("return_at", 2, urgent=True),
 }
+BILL_KINDS = ("bill_first", "bill_second", "bill_final")  # an open QR-bill, after its due date
+BILL_DAYS = (3, 10, 20)  # days after the due date, unless the tenant sets `qr_reminder_days`
+BILL_HOUR = time(9, 0)  # local time the payment reminders go
 SEND_WHILE_AHEAD = frozenset({"pickup_2h"})  # sent at once if planned late but the event is ahead
 QUIET_MARGIN = timedelta(minutes=1)
 
@@ -180,3 +183,25 @@ def when(kind: str, event: datetime, hours: float, tenant: Tenant, tz: ZoneInfo,
     if kind in SEND_WHILE_AHEAD and event > now:
         return now, "planned"
     return due, "skipped"
+
+
+def plan_bill_reminders(session: Session, tenant: Tenant, booking_id: int,
+                        due: datetime, now: datetime) -> None:
+    """Plan the first, second and final payment reminder of a QR-bill due on `due`.
+
+    A new bill re-plans them; each goes at 09:00 local time on its day.
+    """
+    tz = ZoneInfo(tenant.setting("timezone") or "Europe/Zurich")
+    days = list(tenant.setting("qr_reminder_days") or BILL_DAYS)
+    existing = {r.kind: r for r in session.scalars(select(Reminder).where(
+        Reminder.booking_id == booking_id, Reminder.kind.in_(BILL_KINDS)))}
+    for kind, after in zip(BILL_KINDS, days, strict=False):  # fewer days: fewer reminders
+        local_day = due.astimezone(tz).date() + timedelta(days=int(after))
+        at = _localize(datetime.combine(local_day, BILL_HOUR), tz).astimezone(timezone.utc)
+        reminder = existing.get(kind)
+        if reminder is None:
+            session.add(Reminder(tenant_id=tenant.id, booking_id=booking_id, kind=kind,
+                                 due_at=at, event_at=due, state="planned", created_at=now))
+        else:
+            reminder.due_at, reminder.event_at, reminder.state = at, due, "planned"
+            reminder.sent_at = None

@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from bot import staff
 from bot.db import Database
-from bot.i18n import format_when
+from bot.i18n import format_day, format_when
 from bot.models import (
     Booking,
     Conversation,
@@ -27,7 +28,7 @@ from bot.models import (
 from bot.notify import renter_conversation, send_to_renter
 from bot.payment_events import retry_waiting
 from bot.payments import warn_expiring_holds
-from bot.reminders import KINDS
+from bot.reminders import BILL_KINDS, KINDS
 from bot.repository import conversations_of_customers
 from bot.services.ports import Clock
 
@@ -129,7 +130,7 @@ class ReminderScheduler:
         conv, _ = renter_conversation(s, tenant, customer, convs)
         language = (conv.language if conv else None) or customer.language or tenant.default_language
         params = reminder_params(tenant, reminder, booking, language,
-                                 batch.open_amount(booking))
+                                 batch.open_amount(booking), batch.bills.get(booking.id))
         return send_to_renter(s, tenant, customer, f"reminder.{reminder.kind}", params, now,
                               convs=convs, reminder=reminder.kind, reminder_id=reminder.id)
 
@@ -145,6 +146,7 @@ class Batch:
     conversations: dict[int, list[Conversation]]
     licensed: set[int]  # bookings with an accepted licence
     paid: dict[int, Decimal]  # rental paid so far per booking
+    bills: dict[int, Payment]  # the open QR-bill per booking
 
     @classmethod
     def load(cls, s: Session, reminders: list[Reminder]) -> "Batch":
@@ -170,7 +172,10 @@ class Batch:
                 Payment.amount_chf - func.coalesce(Payment.refunded_chf, 0)))
             .where(Payment.booking_id.in_(ids), Payment.kind == "rental",
                    Payment.status == "paid").group_by(Payment.booking_id))}
-        return cls(bookings, tenants, customers, vehicles, conversations, licensed, paid)
+        bills = {b.booking_id: b for b in s.scalars(select(Payment).where(
+            Payment.booking_id.in_(ids), Payment.method == "qrbill",
+            Payment.status == "open").order_by(Payment.id))}
+        return cls(bookings, tenants, customers, vehicles, conversations, licensed, paid, bills)
 
     def open_amount(self, booking: Booking) -> Decimal:
         """What is still to pay on the rental."""
@@ -183,6 +188,10 @@ class Batch:
             return "booking cancelled"
         if now - reminder.due_at > TOO_LATE:
             return "too late"
+        if reminder.kind in BILL_KINDS:
+            bill = self.bills.get(booking.id)
+            return None if bill is not None and self.open_amount(booking) > 0 \
+                else "the bill is paid"
         if getattr(booking, KINDS[reminder.kind].event) <= now:
             return "its moment has passed"
         if reminder.kind == "licence_missing" and booking.id in self.licensed:
@@ -193,8 +202,14 @@ class Batch:
 
 
 def reminder_params(tenant: Tenant, reminder: Reminder, booking: Booking, language: str,
-                    open_chf: Decimal) -> dict[str, Any]:
+                    open_chf: Decimal, bill: Payment | None = None) -> dict[str, Any]:
     """What a reminder's text needs: when, where, which car, the late fee, what is open."""
+    if reminder.kind in BILL_KINDS:
+        assert bill is not None and bill.expires_at is not None
+        return {"ref": booking.ref, "amount": open_chf, "reference": bill.reference,
+                "due": format_day(bill.expires_at.astimezone(ZoneInfo(
+                    tenant.setting("timezone") or "Europe/Zurich")).date(), language),
+                "fee": Decimal(str(tenant.setting("qr_late_fee_chf") or 0))}
     field = KINDS[reminder.kind].event
     vehicle = booking.vehicle
     return {

@@ -11,10 +11,12 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from bot.i18n import format_when, translate
-from bot.messages import MsgKey
+from bot.billing import issue_bill
+from bot.i18n import format_day, format_when, translate
+from bot.messages import MsgKey, Reply
 from bot.models import Payment
 from bot.payments import deposit_of, open_amount, paid_amount, payments_of, request_checkout
+from bot.qrbills import QrBillError
 from bot.rendering import render_params
 from flows.base import Context, Flow, Turn
 
@@ -91,6 +93,9 @@ class PaymentFlow(Flow):
                 key = "payment.status_refunded"
         elif payment.status == "pending":
             key = "payment.status_pending"
+        elif payment.method == "qrbill" and payment.status == "open" and payment.expires_at:
+            params["when"] = format_day(payment.expires_at.date(), ctx.language)
+            key = "payment.status_bill"
         else:
             return None
         return translate(key, ctx.language, **render_params(params, ctx.language))
@@ -138,7 +143,30 @@ class PaymentFlow(Flow):
         ctx.audit("payment.link_sent", "payment", payment.id, reused=reused, kind=payment.kind)
 
     def pay_qr_bill(self, ctx: Context) -> None:
-        """No QR-bill yet: offer the online payment."""
+        """A QR-bill PDF for what is open (the same bill while it is open), made by a job."""
         booking = ctx.booking
         assert booking is not None
-        ctx.say("payment.qr_unavailable", amount=open_amount(ctx.session, booking))
+        try:
+            bill = issue_bill(ctx.session, booking, ctx.now)
+        except QrBillError as exc:
+            ctx.say("payment.qr_unavailable", amount=open_amount(ctx.session, booking))
+            ctx.notify_staff("staff.qr_problem", ref=booking.ref, error=str(exc)[:300])
+            return
+        if bill is None:
+            ctx.say("payment.nothing_due", ref=booking.ref)
+            return
+        ctx.run_job("send_qr_bill", bill.id, ctx.conversation.id, ctx.language)
+
+    def on_event_bill_ready(self, ctx: Context, payment_id: int, document_id: int) -> None:
+        """The PDF is made: send it (a document on Telegram and WhatsApp, a link by SMS)."""
+        bill = ctx.session.get(Payment, payment_id)
+        booking = ctx.booking
+        if bill is None or bill.tenant_id != ctx.tenant.id or booking is None \
+                or bill.status != "open":
+            return
+        assert bill.expires_at is not None
+        ctx.send(Reply("payment.qr_bill", {
+            "ref": booking.ref, "amount": Decimal(bill.amount_chf),
+            "due": format_day(bill.expires_at.date(), ctx.language),
+            "reference": bill.reference}, document_id=document_id))
+        ctx.audit("payment.qr_bill_sent", "payment", bill.id)

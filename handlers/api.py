@@ -79,3 +79,26 @@ def delete_booking(ref: str):  # type: ignore[no-untyped-def]
         if booking is None:
             abort(404, description=f"no booking {ref} for this tenant")
         return jsonify(booking_json(booking))
+
+
+@bp.post("/payments/camt")
+def upload_camt():  # type: ignore[no-untyped-def]
+    """A camt.054 file from the tenant's bank (the raw XML as the body), reconciled at once.
+
+    Only this tenant's QR-bills are matched; the same file twice changes nothing.
+    """
+    from bot.billing import import_camt
+    from bot.camt import MAX_BYTES, CamtError
+
+    if (request.content_length or 0) > MAX_BYTES:
+        abort(413, description="camt.054 files up to 20 MB")
+    data = request.get_data(cache=False)
+    if not data:
+        abort(400, description="send the camt.054 XML as the request body")
+    runtime = current_app.extensions["crms"]
+    try:
+        report = import_camt(runtime.db, data, runtime.services.clock.now(), g.tenant_id)
+    except CamtError as exc:
+        abort(422, description=str(exc))
+    runtime.work.wake_outbox()
+    return jsonify(report)

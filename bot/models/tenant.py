@@ -19,6 +19,9 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "holidays_quiet": False,  # public holidays of the canton count as quiet for reminders
     "canton": None,  # e.g. "ZH": its holidays with the national ones
     "late_return_fee_chf": 30,
+    "qr_payment_days": 10,  # a QR-bill is due this many days after it is sent
+    "qr_reminder_days": [3, 10, 20],  # first, second, final reminder: days after the due date
+    "qr_late_fee_chf": 20,  # named in the second and final reminder
     "address": "",
     "phone": "",
     "deposit_text": {},

@@ -111,3 +111,33 @@ def test_company_api_key_is_printed_once_and_works(env):
     done = subprocess.run([str(BIN), "company", "api-key", "nobody"], capture_output=True,
                           text=True, env=env)
     assert done.returncode != 0 and "no tenant 'nobody'" in done.stderr
+
+
+def test_qrbill_import_camt_and_company_check(env, tmp_path):
+    """The bookkeeper's commands: a QR-bill PDF, the bank file twice, the creditor check."""
+    from tests.camt_files import Entry, Tx, camt054
+    from tests.integration.test_qrbill import qr_lines
+
+    run(["demo-data", "--if-empty"], env)
+    assert run(["company", "check"], env).splitlines() == [
+        "alpenrent: QR-bill creditor ok (QR-IBAN, QRR references)",
+        "lemanauto: QR-bill creditor ok (IBAN, creditor references (RF))"]
+    out = tmp_path / "CR-48213.pdf"
+    made = json.loads(run(["qrbill", "CR-48213", "--out", str(out)], env))
+    lines = qr_lines(out.read_bytes())
+    assert lines[3] == "CH4431999123000889012" and lines[28] == made["reference"]
+    assert made["amount_chf"] == "1234.50" and lines[18] == "1234.50"
+    camt = tmp_path / "camt054.xml"
+    camt.write_bytes(camt054([Entry("CLI-1", [Tx("1234.50", made["reference"], bank_ref="C-1"),
+                                              Tx("9.90", None, bank_ref="C-2")])]))
+    first = json.loads(run(["payments", "import-camt", str(camt), "--json"], env))
+    assert [(r["key"], r["booking"]) for r in first["matched"]] == [("C-1", "CR-48213")]
+    assert [r["key"] for r in first["unmatched"]] == ["C-2"]
+    second = json.loads(run(["payments", "import-camt", str(camt), "--json"], env))
+    assert second["matched"] == [] and len(second["already_imported"]) == 2
+    run(["company", "set", "lemanauto", "--setting",
+         'qr_creditor={"name": "Léman Auto SA", "iban": "CH93 0076 2011 6238 5295 8"}'], env)
+    refused = subprocess.run([str(BIN), "company", "check", "lemanauto"], capture_output=True,
+                             text=True, env=env, timeout=60)
+    assert refused.returncode == 1
+    assert "street is missing" in refused.stdout and "is not valid" in refused.stdout
