@@ -91,10 +91,13 @@ def test_sandbox_payment_page_rejects_bad_requests(client):
     assert client.post(path, data={"action": "hold"}).status_code == 400  # rental: no hold
 
 
-def test_qr_bill_request_offers_online_payment(chat):
-    reply = chat("whatsapp", ANNA).say("kann ich eine QR-Rechnung haben?")[0]
-    assert reply.startswith("Eine QR-Rechnung ist in diesem Chat noch nicht verfügbar")
-    assert "CHF 1’234.50" in reply
+def test_a_qr_bill_by_sms_is_a_short_signed_link(chat):
+    renter = chat("sms", ANNA)
+    reply = renter.say("kann ich eine QR-Rechnung haben?")[0]
+    assert reply.startswith("Hier ist Ihre QR-Rechnung über CHF 1'234.50")  # GSM-7 on SMS
+    [row] = [r for r in renter.outbox() if "QR-Rechnung" in r.payload["text"]]
+    assert "http://127.0.0.1:8000/d/" in row.payload["text"]
+    assert not row.payload.get("media_urls")  # SMS carries the link, not media
 
 
 def test_sandbox_deposit_hold_then_staff_capture_part_of_it(client):
