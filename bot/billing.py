@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -24,9 +24,9 @@ from bot import documents, qrbills
 from bot.camt import Transaction, parse
 from bot.i18n import format_day
 from bot.invoice import InvoiceLines, render
-from bot.models import Booking, Customer, Document, Payment, ProcessedEvent, Tenant
+from bot.models import Booking, Customer, Document, Payment, ProcessedEvent, Reminder, Tenant
 from bot.payments import audit, open_amount, tell_renter, tell_staff
-from bot.reminders import plan_bill_reminders
+from bot.reminders import BILL_KINDS, plan_bill_reminders
 
 log = logging.getLogger(__name__)
 BILL_LINK_DAYS = 60
@@ -173,6 +173,9 @@ def apply(s: Session, tx: Transaction, now: datetime, tenant_id: int | None,
                     remaining=Decimal(bill.amount_chf) - got)
         return outcome
     bill.status, bill.updated_at, bill.paid_with = "settled", now, "qrbill"
+    s.execute(update(Reminder).where(  # paid: no more payment reminders
+        Reminder.booking_id == bill.booking_id, Reminder.kind.in_(BILL_KINDS),
+        Reminder.state == "planned").values(state="skipped"))
     outcome.result = "matched" if got == bill.amount_chf else "overpaid"
     audit(s, bill, ACTOR, "payment.paid", now, received=str(got), bank_ref=tx.key)
     tell_renter(s, bill, "payment.confirmed", now, amount=got)
@@ -212,6 +215,9 @@ def _reverse(s: Session, bill: Payment, tx: Transaction, now: datetime,
     credit.status, credit.updated_at = "reversed", now
     if bill.status == "settled" and received(s, bill) < bill.amount_chf:
         bill.status, bill.updated_at = "open", now
+        tenant = s.get(Tenant, bill.tenant_id)
+        assert tenant is not None and bill.expires_at is not None
+        plan_bill_reminders(s, tenant, bill.booking_id, bill.expires_at, now)
     outcome.result = "reversed"
     audit(s, bill, ACTOR, "payment.reversed", now, amount=str(tx.amount), bank_ref=tx.key)
     tell_staff(s, bill, "staff.reversed", now, reversed=tx.amount)
