@@ -17,7 +17,7 @@ install: $(BIN)/.installed
 
 # Licence reading uses Debian's Tesseract: installed when we may (root with apt), else said.
 OCR_PACKAGES := tesseract-ocr tesseract-ocr-deu tesseract-ocr-fra tesseract-ocr-ita \
-                tesseract-ocr-eng tesseract-ocr-osd
+                tesseract-ocr-eng tesseract-ocr-osd fonts-dejavu-core
 ocr-deps:
 	@command -v tesseract >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \

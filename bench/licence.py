@@ -13,8 +13,8 @@ import argparse
 import time
 
 from bot.licence_checks import MIN_CONFIDENCE
+from bot.sample_licences import licence_photo, not_a_licence
 from bot.services.ocr import read_licence
-from tests.licence_photos import licence_photo, not_a_licence
 
 FIELDS = ("surname", "given_names", "birth_date", "expiry_date", "licence_number", "categories")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from decimal import Decimal
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from sqlalchemy import select
@@ -14,6 +15,7 @@ from bot.messages import InboundMessage
 from bot.models import Booking, Conversation, Customer, Message, OutboxItem, Payment, Tenant
 from bot.payment_events import receive, sandbox_event, sign, verify
 from bot.payments import return_token
+from bot.sms import segments
 
 bp = Blueprint("sandbox", __name__, url_prefix="/sandbox")
 CHANNELS = ("whatsapp", "sms", "telegram")
@@ -40,9 +42,23 @@ def index():  # type: ignore[no-untyped-def]
         staff = list(s.scalars(select(OutboxItem).where(OutboxItem.channel == "staff")
                                .order_by(OutboxItem.id.desc()).limit(30)))
         tenant_by_id = {t.id: t for t in tenants}
+        current = next((c for c in convs if c.id == selected), None)
         return render_template("sandbox/index.html", tenants=tenants, convs=convs,
                                selected=selected, transcript=transcript, staff=staff,
-                               tenant_by_id=tenant_by_id, channels=CHANNELS)
+                               tenant_by_id=tenant_by_id, channels=CHANNELS, current=current,
+                               now=runtime.services.clock.now(), documents=documents_in,
+                               segments=segments, notice=request.args.get("bank") or (
+                                   f"clock moved: {request.args['fired']} message(s) fired"
+                                   if "fired" in request.args else None))
+
+
+def documents_in(message: Message) -> list[str]:
+    """The document links a message carries: media on WhatsApp and Telegram, a link by SMS."""
+    import re
+
+    urls = list((message.payload or {}).get("media_urls") or [])
+    return urls + [u for u in re.findall(r"https?://\S+/d/[\w-]+", message.body or "")
+                   if u not in urls]
 
 
 @bp.post("/send")
@@ -52,9 +68,43 @@ def send():  # type: ignore[no-untyped-def]
     form = request.form
     if form.get("channel") not in CHANNELS:
         abort(400, description="channel must be whatsapp, sms or telegram")
+    return _as_renter(runtime, form)
+
+
+@bp.post("/upload")
+def upload():  # type: ignore[no-untyped-def]
+    """Send a photo or PDF as a renter.
+
+    A file from disk, or a synthetic licence photo of the renter whose phone is given (or a
+    photo that is no licence).
+    """
+    from bot.channels.sandbox import MAX_MEDIA_BYTES, SandboxAdapter
+    from bot.messages import Media
+
+    runtime = current_app.extensions["crms"]
+    form = request.form
+    if form.get("channel") not in CHANNELS:
+        abort(400, description="channel must be whatsapp, sms or telegram")
+    sample = form.get("sample")
+    if sample:
+        content_type, data = "image/jpeg", _sample_photo(runtime, form, sample)
+    else:
+        file = request.files.get("file")
+        if file is None or not file.filename:
+            abort(400, description="choose a file, or one of the sample photos")
+        data = file.read(MAX_MEDIA_BYTES + 1)
+        if len(data) > MAX_MEDIA_BYTES:
+            abort(413, description="files up to 10 MB")
+        content_type = file.mimetype or "application/octet-stream"
+    url = SandboxAdapter.keep_upload(content_type, data)
+    return _as_renter(runtime, form, (Media(url, content_type),))
+
+
+def _as_renter(runtime, form, media: tuple = ()):  # type: ignore[no-untyped-def]
+    """Receive the form's message (and media) as the renter's; show the conversation."""
     inbound = InboundMessage(channel=form["channel"], sender=form.get("sender", "").strip(),
                              text=form.get("text", ""), provider_id=f"sbx-{uuid.uuid4().hex}",
-                             tenant_slug=form.get("tenant") or None)
+                             tenant_slug=form.get("tenant") or None, media=media)
     try:
         receipt = runtime.engine.receive(inbound)
     except UnknownTenant:
@@ -63,6 +113,78 @@ def send():  # type: ignore[no-untyped-def]
         abort(400, description=str(exc))
     runtime.work.enqueue_conversation(receipt.conversation_id)
     return redirect(url_for("sandbox.index", conv=receipt.conversation_id))
+
+
+def _sample_photo(runtime, form, sample: str) -> bytes:  # type: ignore[no-untyped-def]
+    """A synthetic phone photo: the licence of the booking's renter, or something else."""
+    import random
+    from datetime import date, timedelta
+
+    from bot.repository import customers_by_phone, normalise_phone, tenant_by_slug
+    from bot.sample_licences import Truth, jpeg, not_a_licence, photograph, render_card
+
+    if sample != "licence":
+        return not_a_licence(random.randrange(1000))
+    with runtime.db.session() as s:
+        tenant = tenant_by_slug(s, form.get("tenant") or "")
+        phone = normalise_phone(form.get("sender", ""))
+        customers = customers_by_phone(s, tenant.id, phone) if tenant and phone else []
+        if not customers or not customers[0].name or not customers[0].birth_date:
+            abort(400, description="a sample licence needs the phone of a renter with a booking")
+        given, _, surname = customers[0].name.upper().rpartition(" ")
+        today = runtime.services.clock.now().date()
+        truth = Truth(surname, given or surname, date.fromisoformat(str(customers[0].birth_date)),
+                      today - timedelta(days=3 * 365), today + timedelta(days=6 * 365),
+                      "STVA ZH", f"ZH{random.randrange(100000, 999999)}", ("B",), "ZÜRICH")
+    rng = random.Random(date.today().toordinal())
+    return jpeg(photograph(render_card(truth), rng))
+
+
+@bp.post("/clock")
+def clock():  # type: ignore[no-untyped-def]
+    """Move the simulated time forward and fire what falls due (reminders), sandbox only."""
+    runtime = current_app.extensions["crms"]
+    try:
+        hours = float(request.form.get("hours", "0"))
+    except ValueError:
+        abort(400, description="hours must be a number")
+    if not 0 < hours <= 24 * 60:
+        abort(400, description="move the clock forward by up to 60 days")
+    services_clock = runtime.services.clock
+    if hasattr(services_clock, "offset_seconds"):
+        services_clock.offset_seconds += hours * 3600
+    elif hasattr(services_clock, "advance"):
+        services_clock.advance(hours=hours)
+    else:
+        abort(409, description="this clock cannot be moved")
+    fired = runtime.scheduler.run_once()
+    runtime.work.wake_outbox()
+    return redirect(url_for("sandbox.index", conv=request.form.get("conv", type=int),
+                            fired=fired))
+
+
+@bp.post("/bank")
+def bank():  # type: ignore[no-untyped-def]
+    """The bank pays every open QR-bill: a camt.054 file is built and imported, as a bank's."""
+    from bot.billing import import_camt, received
+    from bot.sample_camt import Entry, Tx, camt054
+
+    runtime = current_app.extensions["crms"]
+    now = runtime.services.clock.now()
+    with runtime.db.session() as s:
+        bills = list(s.scalars(select(Payment).where(Payment.method == "qrbill",
+                                                     Payment.status == "open")))
+        txs = [Tx(str(Decimal(b.amount_chf) - received(s, b)), b.reference,
+                  bank_ref=f"SBX-{uuid.uuid4().hex[:12]}") for b in bills]
+    if not txs:
+        return redirect(url_for("sandbox.index", conv=request.form.get("conv", type=int),
+                                bank="no open QR-bill"))
+    day = now.date().isoformat()
+    report = import_camt(runtime.db, camt054([Entry(f"SBX-{uuid.uuid4().hex[:8]}", txs,
+                                                    day=day)]), now)
+    runtime.work.wake_outbox()
+    return redirect(url_for("sandbox.index", conv=request.form.get("conv", type=int),
+                            bank=f"{len(report['matched'])} QR-bill(s) paid"))
 
 
 @bp.get("/staff")

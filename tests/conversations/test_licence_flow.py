@@ -9,7 +9,7 @@ from sqlalchemy import select
 import bot.jobs
 from bot.messages import Media
 from bot.models import AuditLog, LicenceCheck
-from tests.licence_photos import Truth, jpeg, photograph, render_card
+from bot.sample_licences import Truth, jpeg, photograph, render_card
 
 ANNA = "+41791234501"  # booking CR-48213, Anna Müller, born 12.03.1990, returns 14.03.2027
 ANNAS = Truth("MÜLLER", "ANNA", date(1990, 3, 12), date(2015, 5, 15), date(2030, 5, 15),
@@ -76,7 +76,7 @@ def test_a_correction_goes_to_staff(renter, runtime):
 
 
 def test_a_picture_that_is_no_licence_is_asked_again(renter, runtime):
-    from tests.licence_photos import not_a_licence
+    from bot.sample_licences import not_a_licence
 
     reading, again = send_photo(renter, not_a_licence(0))
     assert again.startswith("Auf diesem Bild konnte ich keinen Führerausweis lesen")

@@ -115,7 +115,7 @@ def test_company_api_key_is_printed_once_and_works(env):
 
 def test_qrbill_import_camt_and_company_check(env, tmp_path):
     """The bookkeeper's commands: a QR-bill PDF, the bank file twice, the creditor check."""
-    from tests.camt_files import Entry, Tx, camt054
+    from bot.sample_camt import Entry, Tx, camt054
     from tests.integration.test_qrbill import qr_lines
 
     run(["demo-data", "--if-empty"], env)

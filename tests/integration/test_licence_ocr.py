@@ -10,8 +10,8 @@ import pytest
 from PIL import Image
 
 from bot.licence_checks import MIN_CONFIDENCE
+from bot.sample_licences import licence_photo, not_a_licence
 from bot.services.ocr import read_licence
-from tests.licence_photos import licence_photo, not_a_licence
 
 SEEDS = range(100, 108)
 KEY = ("surname", "given_names", "birth_date", "expiry_date", "licence_number")

@@ -17,7 +17,7 @@ from bot.billing import import_camt
 from bot.camt import CamtError, parse
 from bot.documents import read_token
 from bot.models import Document, OutboxItem, Payment, Tenant
-from tests.camt_files import Entry, Tx, camt054
+from bot.sample_camt import Entry, Tx, camt054
 
 ANNA = "+41791234501"  # Alpen Rent (QR-IBAN), CR-48213, CHF 1'234.50, an address on file
 LUCA = "+41791234512"  # Léman Auto (IBAN), CR-51002, CHF 198.00, Italian, no address

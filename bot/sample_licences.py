@@ -1,4 +1,4 @@
-"""Synthetic driving-licence photos with known truth, for the tests and `bench/licence`.
+"""Synthetic driving-licence photos with known truth: the sandbox, the tests, `bench/licence`.
 
 A card in the EU / Swiss layout (numbered fields 1, 2, 3, 4a, 4b, 4c, 5, 9) is rendered with
 Pillow, then "photographed": put on a background, seen at an angle (perspective), turned,
@@ -96,18 +96,18 @@ def photograph(card: Image.Image, rng: random.Random, hard: bool = False) -> Ima
     background = Image.fromarray(np.clip(noise, 0, 255).astype(np.uint8))
     size = (int(width * rng.uniform(0.6, 0.8)), 0)
     size = (size[0], int(size[0] * CARD[1] / CARD[0]))
-    flat = card.resize(size, Image.LANCZOS)
+    flat = card.resize(size, Image.Resampling.LANCZOS)
     x0, y0 = (width - size[0]) // 2, (height - size[1]) // 2
     skew = 0.10 if hard else 0.06
     corners = [(x0, y0), (x0 + size[0], y0), (x0 + size[0], y0 + size[1]), (x0, y0 + size[1])]
     moved = [(x + rng.uniform(-skew, skew) * size[0], y + rng.uniform(-skew, skew) * size[1])
              for x, y in corners]
     coeffs = _perspective(moved, [(0, 0), (size[0], 0), (size[0], size[1]), (0, size[1])])
-    warped = flat.transform((width, height), Image.PERSPECTIVE, coeffs, Image.BICUBIC)
-    mask = Image.new("L", size, 255).transform((width, height), Image.PERSPECTIVE, coeffs,
-                                              Image.BICUBIC)
+    warped = flat.transform((width, height), Image.Transform.PERSPECTIVE, coeffs, Image.Resampling.BICUBIC)
+    mask = Image.new("L", size, 255).transform((width, height), Image.Transform.PERSPECTIVE, coeffs,
+                                              Image.Resampling.BICUBIC)
     background.paste(warped, (0, 0), mask)
-    photo = background.rotate(rng.uniform(-4, 4), resample=Image.BICUBIC, expand=False,
+    photo = background.rotate(rng.uniform(-4, 4), resample=Image.Resampling.BICUBIC, expand=False,
                               fillcolor=tone)  # type: ignore[arg-type]
     if hard and rng.random() < 0.5:
         photo = photo.rotate(rng.choice((90, 180, 270)), expand=True)

@@ -1,4 +1,4 @@
-"""camt.054 files as Swiss banks send them (ISO 20022, versions .001.04 and .001.08).
+"""camt.054 files as Swiss banks send them: the sandbox bank, the tests (ISO 20022 .001.04 and .08).
 
 Built from the standard's structure: Document/BkToCstmrDbtCdtNtfctn/Ntfctn/Ntry with
 NtryDtls/TxDtls per payment (a batch entry holds several), RmtInf/Strd/CdtrRefInf for the
