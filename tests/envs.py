@@ -30,3 +30,33 @@ def send_json(handler, status: int, body: object) -> None:  # type: ignore[no-un
     handler.send_header("Content-Length", str(len(data)))
     handler.end_headers()
     handler.wfile.write(data)
+
+
+def start_serve(var_dir, timeout: float = 60.0):  # type: ignore[no-untyped-def]
+    """`crms-bot serve` in sandbox mode on a fresh SQLite with the demo data: (process, URL)."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    from cryptography.fernet import Fernet
+
+    crms = Path(sys.executable).parent / "crms-bot"
+    port = free_port()
+    env = service_env()
+    env.update(CRMS_VAR_DIR=str(var_dir), CRMS_DATABASE_URL=f"sqlite:///{var_dir}/serve.sqlite3",
+               CRMS_DATA_KEY=Fernet.generate_key().decode())
+    for args in (["db", "upgrade"], ["demo-data"]):
+        subprocess.run([str(crms), *args], env=env, check=True, capture_output=True, timeout=120)
+    proc = subprocess.Popen([str(crms), "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if urllib.request.urlopen(url + "/healthz", timeout=1).status == 200:
+                break
+        except OSError:
+            time.sleep(0.1)
+    return proc, url

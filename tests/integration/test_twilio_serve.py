@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, text
 from twilio.request_validator import RequestValidator
 
 from tests import fake_stripe, fake_twilio
-from tests.envs import free_port, service_env
+from tests.envs import free_port, service_env, start_serve
 from tests.fake_stripe import SECRET_KEY, WEBHOOK_SECRET, event, signed
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN
 
@@ -133,17 +133,9 @@ def test_pay_by_twint_link_and_a_signed_stripe_event_confirm_once(service):
 
 def test_links_point_at_the_port_serve_listens_on(tmp_path):
     """Without CRMS_PUBLIC_URL, `serve --port N` writes links to 127.0.0.1:N (not 8000)."""
-    port = free_port()
-    env = service_env()
-    env.update(CRMS_VAR_DIR=str(tmp_path), CRMS_DATABASE_URL=f"sqlite:///{tmp_path}/p.sqlite3",
-               CRMS_DATA_KEY=Fernet.generate_key().decode())
-    for args in (["db", "upgrade"], ["demo-data"]):
-        subprocess.run([str(BIN), *args], env=env, check=True, capture_output=True, timeout=60)
-    proc = subprocess.Popen([str(BIN), "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
+    proc, base = start_serve(tmp_path)
     try:
-        assert wait_for(lambda: _up(base), timeout=20)
+        assert _up(base)
         form = urllib.parse.urlencode({"tenant": "alpenrent", "channel": "whatsapp",
                                        "sender": "+41791234501", "text": "online bezahlen"})
         urllib.request.urlopen(base + "/sandbox/send", data=form.encode(), timeout=5)
