@@ -37,6 +37,7 @@ class Config:
     nlu_cache_dir: Path | None = None  # where the trained NLU model is cached (var/ by default)
     sentry_dsn: str | None = None
     sandbox_enabled: bool | None = None
+    sandbox_password: str | None = None  # required for /sandbox when real providers are set
     embedded_workers: bool = True
     testing: bool = False
 
@@ -64,6 +65,7 @@ class Config:
             nlu_cache_dir=Path(_env("CRMS_NLU_CACHE_DIR") or var_dir),
             sentry_dsn=_env("SENTRY_DSN"),
             sandbox_enabled=None if sandbox is None else sandbox.lower() in ("1", "true", "yes"),
+            sandbox_password=_env("CRMS_SANDBOX_PASSWORD"),
         )
 
     @property
@@ -89,6 +91,11 @@ class Config:
         from bot import crypto
 
         return "whsec_sandbox_" + crypto.mac(b"stripe-sandbox-webhook").hex()[:32]
+
+    @property
+    def sandbox_needs_login(self) -> bool:
+        """With real providers the sandbox page (if enabled) is never open without a login."""
+        return not (self.twilio_sandbox and self.stripe_sandbox)
 
     @property
     def sandbox_page_enabled(self) -> bool:

@@ -6,7 +6,16 @@ import json
 import uuid
 from decimal import Decimal
 
-from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from sqlalchemy import select
 
 from bot import staff
@@ -23,9 +32,24 @@ CHANNELS = ("whatsapp", "sms", "telegram")
 
 @bp.before_request
 def only_in_sandbox_mode() -> None:
-    """404 when real providers are configured (unless CRMS_SANDBOX=1)."""
-    if not current_app.extensions["crms"].config.sandbox_page_enabled:
+    """404 when real providers are configured, unless CRMS_SANDBOX=1.
+
+    Then only with a login: HTTP Basic, any user name, the password CRMS_SANDBOX_PASSWORD
+    (without a password set: 404).
+    """
+    import hmac
+
+    config = current_app.extensions["crms"].config
+    if not config.sandbox_page_enabled:
         abort(404)
+    if config.sandbox_needs_login:
+        if not config.sandbox_password:
+            abort(404)
+        auth = request.authorization
+        given = (auth.password or "") if auth is not None else ""
+        if not hmac.compare_digest(given.encode(), config.sandbox_password.encode()):
+            abort(Response("the sandbox needs a login", 401,
+                           {"WWW-Authenticate": 'Basic realm="CRMS sandbox"'}))
 
 
 @bp.get("")
@@ -43,9 +67,15 @@ def index():  # type: ignore[no-untyped-def]
                                .order_by(OutboxItem.id.desc()).limit(30)))
         tenant_by_id = {t.id: t for t in tenants}
         current = next((c for c in convs if c.id == selected), None)
+        renters = [(c.phone, f"{c.name} · {tenant_by_id[c.tenant_id].slug} · {c.language}")
+                   for c in s.scalars(select(Customer).where(
+                       Customer.id.in_(select(Booking.customer_id)), Customer.phone.is_not(None),
+                       Customer.erased_at.is_(None)).order_by(Customer.tenant_id, Customer.id)
+                       .limit(50))]
         return render_template("sandbox/index.html", tenants=tenants, convs=convs,
                                selected=selected, transcript=transcript, staff=staff,
                                tenant_by_id=tenant_by_id, channels=CHANNELS, current=current,
+                               renters=renters,
                                now=runtime.services.clock.now(), documents=documents_in,
                                segments=segments, notice=request.args.get("bank") or (
                                    f"clock moved: {request.args['fired']} message(s) fired"

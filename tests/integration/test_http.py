@@ -76,6 +76,24 @@ def test_sandbox_is_404_with_real_providers(config, services):
     assert client.get("/sandbox").status_code == 404
 
 
+def test_with_real_providers_an_enabled_sandbox_needs_its_password(config, services):
+    import base64
+
+    config.twilio_account_sid, config.twilio_auth_token = "AC123", "secret"
+    config.sandbox_enabled = True
+    assert create_app(config, services).test_client().get("/sandbox").status_code == 404
+    config.sandbox_password = "s3cret-sandbox"
+    client = create_app(config, services).test_client()
+    refused = client.get("/sandbox")
+    assert refused.status_code == 401 and "Basic" in refused.headers["WWW-Authenticate"]
+
+    def login(password: str) -> dict[str, str]:
+        return {"Authorization": "Basic " + base64.b64encode(f"petra:{password}".encode()).decode()}
+    assert client.get("/sandbox", headers=login("wrong")).status_code == 401
+    assert client.get("/sandbox", headers=login("s3cret-sandbox")).status_code == 200
+    assert client.post("/sandbox/clock", data={"hours": "1"}).status_code == 401
+
+
 def test_unknown_path_is_a_clear_404(app):
     response = app.test_client().get("/nope")
     assert response.status_code == 404 and response.json["error"] == "Not Found"

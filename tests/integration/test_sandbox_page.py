@@ -88,3 +88,9 @@ def test_moving_the_clock_fires_the_reminders_that_fall_due(client):
     runtime = client.application.extensions["crms"]
     with runtime.db.session() as s:
         assert s.scalar(select(Conversation.address)) == ANNA
+
+
+def test_the_page_offers_the_demo_renters_to_pick(client):
+    page = client.get("/sandbox").get_data(as_text=True)
+    assert '<option value="+41791234501">Anna Müller · alpenrent · de</option>' in page
+    assert '<option value="+41791234512">Luca Bernasconi · lemanauto · it</option>' in page
