@@ -59,4 +59,6 @@ def start_serve(var_dir, timeout: float = 60.0):  # type: ignore[no-untyped-def]
                 break
         except OSError:
             time.sleep(0.1)
+    # /readyz answers once the NLU is loaded (trained first on a fresh clone: a minute or so)
+    urllib.request.urlopen(url + "/readyz", timeout=300).read()
     return proc, url
