@@ -28,6 +28,7 @@ from bot.sms import segments
 
 bp = Blueprint("sandbox", __name__, url_prefix="/sandbox")
 CHANNELS = ("whatsapp", "sms", "telegram")
+CLOCK_STEP_MINUTES = 15
 
 
 @bp.before_request
@@ -177,16 +178,20 @@ def clock():  # type: ignore[no-untyped-def]
         hours = float(request.form.get("hours", "0"))
     except ValueError:
         abort(400, description="hours must be a number")
-    if not 0 < hours <= 24 * 60:
-        abort(400, description="move the clock forward by up to 60 days")
+    if not 0 < hours <= 24 * 14:
+        abort(400, description="move the clock forward by up to 14 days")
     services_clock = runtime.services.clock
-    if hasattr(services_clock, "offset_seconds"):
-        services_clock.offset_seconds += hours * 3600
-    elif hasattr(services_clock, "advance"):
-        services_clock.advance(hours=hours)
-    else:
+    if not hasattr(services_clock, "offset_seconds") and not hasattr(services_clock, "advance"):
         abort(409, description="this clock cannot be moved")
-    fired = runtime.scheduler.run_once()
+    fired, left = 0, hours * 60
+    while left > 0:  # the scheduler ticks every quarter hour on the way, as it would have
+        step = min(CLOCK_STEP_MINUTES, left)
+        if hasattr(services_clock, "offset_seconds"):
+            services_clock.offset_seconds += step * 60
+        else:
+            services_clock.advance(minutes=step)
+        fired += runtime.scheduler.run_once()
+        left -= step
     runtime.work.wake_outbox()
     return redirect(url_for("sandbox.index", conv=request.form.get("conv", type=int),
                             fired=fired))

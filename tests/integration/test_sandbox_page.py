@@ -84,6 +84,10 @@ def test_moving_the_clock_fires_the_reminders_that_fall_due(client):
     page = client.get(moved.location).get_data(as_text=True)
     assert "Erinnerung: Sie holen VW Golf am Mittwoch, 10. März 2027, 09:00 ab" in page
     assert "2027-03-09 09:00 UTC" in page
+    later = client.post("/sandbox/clock", data={"hours": "48", "conv": "1"})  # past two more
+    page = client.get(later.location).get_data(as_text=True)
+    assert "los: Abholung Mittwoch, 10. März 2027, 09:00" in page  # the 2 h one, on its way
+    assert "Erinnerung: Bitte geben Sie VW Golf am Sonntag, 14. März 2027" not in page
     assert client.post("/sandbox/clock", data={"hours": "-5"}).status_code == 400
     runtime = client.application.extensions["crms"]
     with runtime.db.session() as s:
