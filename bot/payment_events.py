@@ -232,9 +232,7 @@ def intent_succeeded(s: Session, payment: Payment, obj: dict[str, Any], at: date
         payment.captured_chf = chf(obj.get("amount_received"))
         audit(s, payment, ACTOR, "deposit.captured", now, captured_chf=str(payment.captured_chf))
         return True
-    types = obj.get("payment_method_types") or []
-    return record_outcome(s, payment, True, now, ACTOR,
-                          paid_with=str(types[0]) if len(types) == 1 else None)
+    return record_outcome(s, payment, True, now, ACTOR, paid_with=_paid_with(obj))
 
 
 def refunded(s: Session, payment: Payment, obj: dict[str, Any], at: datetime,

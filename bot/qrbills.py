@@ -124,7 +124,7 @@ def creditor_problems(tenant: Tenant) -> list[str]:
     if not problems:  # the library has the last word: a sample bill must come out as type S
         try:
             sample = build(tenant, Decimal("1.00"), qrr(tenant.id, 1) if is_qr_iban(iban)
-                           else scor(tenant.id, 1), None, "de", "check", check=False)
+                           else scor(tenant.id, 1), None, "de", "check")
             _refuse_combined(sample)
         except (ValueError, QrBillError) as exc:
             problems.append(f"the bill cannot be made: {exc}")
@@ -157,11 +157,9 @@ def debtor_of(customer: Customer | None) -> dict[str, str] | None:
 
 
 def build(tenant: Tenant, amount: Decimal, reference: str, debtor: dict[str, str] | None,
-          language: str, info: str, check: bool = True) -> QRBill:
-    """The bill; raises QrBillError when it would not be accepted."""
+          language: str, info: str) -> QRBill:
+    """The bill (check the creditor with `creditor_of` first); QrBillError for a type K bill."""
     data = tenant.setting("qr_creditor") or {}
-    if check:
-        creditor_of(tenant)
     bill = QRBill(account=data.get("iban"),
                   creditor={k: str(data.get(k) or "") for k in (*LIMITS, "country")},
                   amount=str(Decimal(amount).quantize(Decimal("0.01"))), currency="CHF",

@@ -148,7 +148,7 @@ def plan_many(session: Session, bookings: list[Booking], now: datetime) -> int:
             tenant = session.get(Tenant, booking.tenant_id)
             assert tenant is not None
             tenants[booking.tenant_id] = (
-                tenant, ZoneInfo(tenant.setting("timezone") or "Europe/Zurich"), offsets(tenant))
+                tenant, tenant.zone, offsets(tenant))
         tenant, tz, hours_by_kind = tenants[booking.tenant_id]
         for kind, hours in hours_by_kind.items():
             reminder = existing.get((booking.id, kind))
@@ -191,7 +191,7 @@ def plan_bill_reminders(session: Session, tenant: Tenant, booking_id: int,
 
     A new bill re-plans them; each goes at 09:00 local time on its day.
     """
-    tz = ZoneInfo(tenant.setting("timezone") or "Europe/Zurich")
+    tz = tenant.zone
     days = list(tenant.setting("qr_reminder_days") or BILL_DAYS)
     existing = {r.kind: r for r in session.scalars(select(Reminder).where(
         Reminder.booking_id == booking_id, Reminder.kind.in_(BILL_KINDS)))}

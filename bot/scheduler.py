@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from bot import staff
@@ -27,7 +26,7 @@ from bot.models import (
 )
 from bot.notify import renter_conversation, send_to_renter
 from bot.payment_events import retry_waiting
-from bot.payments import warn_expiring_holds
+from bot.payments import paid_by_booking, still_open, warn_expiring_holds
 from bot.reminders import BILL_KINDS, KINDS
 from bot.repository import conversations_of_customers
 from bot.services.ports import Clock
@@ -167,11 +166,10 @@ class Batch:
         licensed: set[int] = set(s.scalars(select(LicenceCheck.booking_id).where(  # type: ignore[arg-type]
             LicenceCheck.booking_id.in_(ids),
             LicenceCheck.status.in_(("accepted", "approved")))))
-        paid = {booking_id: Decimal(total or 0) for booking_id, total in s.execute(
-            select(Payment.booking_id, func.sum(
-                Payment.amount_chf - func.coalesce(Payment.refunded_chf, 0)))
-            .where(Payment.booking_id.in_(ids), Payment.kind == "rental",
-                   Payment.status == "paid").group_by(Payment.booking_id))}
+        paid: dict[int, Decimal] = {}
+        for tenant_id in tenants:
+            paid.update(paid_by_booking(s, tenant_id, [b.id for b in bookings.values()
+                                                       if b.tenant_id == tenant_id]))
         bills = {b.booking_id: b for b in s.scalars(select(Payment).where(
             Payment.booking_id.in_(ids), Payment.method == "qrbill",
             Payment.status == "open").order_by(Payment.id))}
@@ -179,8 +177,7 @@ class Batch:
 
     def open_amount(self, booking: Booking) -> Decimal:
         """What is still to pay on the rental."""
-        return max(Decimal("0"), Decimal(booking.amount_due_chf)
-                   - self.paid.get(booking.id, Decimal("0")))
+        return still_open(booking, self.paid.get(booking.id, Decimal("0")))
 
     def skip_reason(self, reminder: Reminder, booking: Booking, now: datetime) -> str | None:
         """Why a due reminder is not sent (any more), or None."""
@@ -207,8 +204,7 @@ def reminder_params(tenant: Tenant, reminder: Reminder, booking: Booking, langua
     if reminder.kind in BILL_KINDS:
         assert bill is not None and bill.expires_at is not None
         return {"ref": booking.ref, "amount": open_chf, "reference": bill.reference,
-                "due": format_day(bill.expires_at.astimezone(ZoneInfo(
-                    tenant.setting("timezone") or "Europe/Zurich")).date(), language),
+                "due": format_day(bill.expires_at.astimezone(tenant.zone).date(), language),
                 "fee": Decimal(str(tenant.setting("qr_late_fee_chf") or 0))}
     field = KINDS[reminder.kind].event
     vehicle = booking.vehicle

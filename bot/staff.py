@@ -55,10 +55,14 @@ def topic_name(conv: Conversation, booking: Booking | None, customer: Customer |
     return f"{ref} · {name} · {conv.channel}"[:128]
 
 
-def post(session: Session, tenant: Tenant, conversation: Conversation, now: datetime, key: str,
-         **params: Any) -> int:
-    """A message into the conversation's staff topic, in the tenant's language (outbox id)."""
-    params = {"conv": conversation.id, "channel": conversation.channel, **params}
+def post(session: Session, tenant: Tenant, conversation: Conversation | None, now: datetime,
+         key: str, **params: Any) -> int:
+    """A message into the conversation's staff topic, in the tenant's language (outbox id).
+
+    Without a conversation it goes to the staff group itself.
+    """
+    params = {"conv": conversation.id if conversation else "-",
+              "channel": conversation.channel if conversation else "-", **params}
     text = render(Reply(key, params), tenant.default_language, "staff").text
     return post_text(session, tenant, conversation, now, text)
 
@@ -258,8 +262,7 @@ class StaffDesk:
         conv = self.conversation_for(given)
         if conv is None:
             if text.startswith("/"):
-                post_text(self.session, self.tenant, None, self.now,
-                          translate("staff.help", self.tenant.default_language))
+                self._help(None)
                 return "help"
             log.info("staff message outside any renter topic ignored")
             return "ignored"
@@ -274,10 +277,14 @@ class StaffDesk:
                    "licence": self._licence, "license": self._licence,
                    "deposit": self._deposit, "returned": self._returned}.get(command)
         if handler is None:
-            post_text(self.session, self.tenant, conv, self.now,
-                      translate("staff.help", self.tenant.default_language))
+            self._help(conv)
             return "help"
         return handler(conv, given, rest.strip())
+
+    def _help(self, conv: Conversation | None) -> None:
+        """The list of staff commands, in the topic (or the group)."""
+        post_text(self.session, self.tenant, conv, self.now,
+                  translate("staff.help", self.tenant.default_language))
 
     def _audit(self, conv: Conversation, given: StaffInput, action: str, **details: Any) -> None:
         self.session.add(AuditLog(tenant_id=self.tenant.id, actor=f"staff:{given.author}"[:100],
@@ -321,8 +328,7 @@ class StaffDesk:
 
     def _note(self, conv: Conversation, given: StaffInput, rest: str) -> str:
         if not rest:
-            post_text(self.session, self.tenant, conv, self.now,
-                      translate("staff.help", self.tenant.default_language))
+            self._help(conv)
             return "help"
         notes = list((conv.data or {}).get("staff_notes", []))[-49:]
         notes.append({"by": given.author, "at": self.now.isoformat(), "text": rest[:1000]})
@@ -334,8 +340,7 @@ class StaffDesk:
     def _lang(self, conv: Conversation, given: StaffInput, rest: str) -> str:
         language = rest.lower()[:2]
         if language not in LANGUAGES:
-            post_text(self.session, self.tenant, conv, self.now,
-                      translate("staff.help", self.tenant.default_language))
+            self._help(conv)
             return "help"
         conv.language, conv.language_source = language, "staff"
         post(self.session, self.tenant, conv, self.now, "staff.language_set", lang=language)
@@ -352,8 +357,7 @@ class StaffDesk:
         decision, _, reason = rest.partition(" ")
         decision = decision.lower()
         if decision not in ("approve", "reject") or (decision == "reject" and not reason.strip()):
-            post_text(self.session, self.tenant, conv, self.now,
-                      translate("staff.help", self.tenant.default_language))
+            self._help(conv)
             return "help"
         check = None
         if conv.booking_id is not None:
@@ -381,10 +385,7 @@ class StaffDesk:
         action = action.lower()
         payment = self._hold(conv)
         if payment is None or not action:
-            post(self.session, self.tenant, conv, self.now, "staff.deposit_state",
-                 ref=self._ref(conv), amount=Decimal(payment.amount_chf) if payment else Decimal(0),
-                 state=MsgKey(f"deposit.state.{payment.status if payment else 'none'}"))
-            return "deposit"
+            return self._show_hold(conv, payment)
         amount: Decimal | None = None
         if action == "capture" and amount_text.strip():
             try:
@@ -396,20 +397,23 @@ class StaffDesk:
                      amount=Decimal(payment.amount_chf))
                 return "help"
         if action not in ("release", "capture"):
-            post_text(self.session, self.tenant, conv, self.now,
-                      translate("staff.help", self.tenant.default_language))
+            self._help(conv)
             return "help"
         if payment.status != "authorised":
-            post(self.session, self.tenant, conv, self.now, "staff.deposit_state",
-                 ref=self._ref(conv), amount=Decimal(payment.amount_chf),
-                 state=MsgKey(f"deposit.state.{payment.status}"))
-            return "deposit"
+            return self._show_hold(conv, payment)
         payment.status = "capturing" if action == "capture" else "releasing"
         self.jobs.append(("settle_deposit", (payment.id, action,
                                              str(amount) if amount is not None else None,
                                              given.author)))
         self._audit(conv, given, f"deposit.{action}_requested", payment=payment.id)
         return f"deposit {action}"
+
+    def _show_hold(self, conv: Conversation, payment: Payment | None) -> str:
+        """The deposit hold's amount and state in the topic."""
+        post(self.session, self.tenant, conv, self.now, "staff.deposit_state",
+             ref=self._ref(conv), amount=Decimal(payment.amount_chf) if payment else Decimal(0),
+             state=MsgKey(f"deposit.state.{payment.status if payment else 'none'}"))
+        return "deposit"
 
     def _returned(self, conv: Conversation, given: StaffInput, _: str) -> str:
         """/returned: the car came back without damage, so the deposit is released."""

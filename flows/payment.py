@@ -47,10 +47,10 @@ class PaymentFlow(Flow):
 
     def start(self, ctx: Context, turn: Turn) -> None:
         """Answer the payment question."""
+        if turn.intent == "pay_online" and asks_deposit_by_twint(turn.text):
+            ctx.say("payment.deposit_no_twint", buttons=DEPOSIT_BUTTON)
+            return
         if turn.intent == "pay_online" and DEPOSIT_WORDS.search(turn.text):
-            if TWINT.search(turn.text):
-                ctx.say("payment.deposit_no_twint", buttons=DEPOSIT_BUTTON)
-                return
             self.checkout(ctx, "deposit")
             return
         if turn.intent == "pay_online":

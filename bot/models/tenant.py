@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import JSON, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -46,6 +47,11 @@ class Tenant(Base):
     api_key_hash: Mapped[str | None] = mapped_column(String(128), index=True)
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The tenant's time zone (Europe/Zurich unless set)."""
+        return ZoneInfo(self.setting("timezone") or "Europe/Zurich")
 
     def setting(self, name: str) -> Any:
         """A per-tenant setting, falling back to the product default."""
