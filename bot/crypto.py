@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -31,6 +32,7 @@ def load_or_create_key(configured: str | None, var_dir: Path) -> str:
 def configure(key: str) -> None:
     """Install the process-wide data key."""
     global _fernet, _hash_key
+    forget()
     _fernet = Fernet(key.encode())
     _hash_key = hashlib.sha256(b"crms-lookup:" + key.encode()).digest()
 
@@ -52,6 +54,21 @@ def decrypt(token: bytes) -> bytes:
         return _cipher().decrypt(token)
     except InvalidToken as exc:
         raise ValueError("cannot decrypt: wrong CRMS_DATA_KEY or tampered data") from exc
+
+
+@functools.lru_cache(maxsize=4096)
+def decrypt_text(token: bytes) -> str:
+    """A short encrypted text (address, message body): the hot path reads the same ones again.
+
+    A Fernet token is never written twice, so a cached token always means the same text;
+    `forget` empties the cache when personal data is erased.
+    """
+    return decrypt(token).decode()
+
+
+def forget() -> None:
+    """Drop decrypted texts kept in memory (after an erasure, or a key change)."""
+    decrypt_text.cache_clear()
 
 
 def lookup_hash(value: str) -> str:

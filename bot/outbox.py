@@ -14,7 +14,7 @@ from functools import cached_property
 from typing import Any
 
 from sqlalchemy import Table, bindparam, case, exists, func, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from bot import metrics
 from bot.breaker import Breakers
@@ -76,7 +76,7 @@ def enqueue(session: Session, *, tenant_id: int, conversation_id: int | None, ch
         "created_at": now}).scalar_one()
 
 
-def documents_of(session: Session, row: OutboxItem,
+def documents_of(session: Session, row: Any,
                  now: datetime) -> tuple[tuple[str, str, bytes], ...]:
     """Our own signed document links of a row, as files to upload.
 
@@ -163,35 +163,40 @@ class OutboxRelay:
         statement = self._claim_statements[conversation_id is not None]
         params = {"now": now, "limit": limit, "worker": self.worker_id, "conv": conversation_id}
         with self.db.session() as s:
-            rows = s.scalars(statement, params,
-                             execution_options={"synchronize_session": False}).all()
+            rows = s.connection().execute(statement, params).all()
             return [self._claimed(s, row, now) for row in sorted(rows, key=lambda r: r.id)]
 
     @cached_property
     def _claim_statements(self) -> dict[bool, Any]:
-        """The claim UPDATE, built once (with and without a conversation); values are bound."""
+        """The claim UPDATE, built once (with and without a conversation); values are bound.
+
+        Core statements on the table: the ORM's bulk-update machinery cost more than the
+        UPDATE itself on this path, which every reply takes.
+        """
         statements = {}
+        o = OUTBOX.c
         for one_conversation in (False, True):
             # A renter's messages go out in order: not while another of theirs is being
             # sent (by another worker, or a job answering the same conversation).
-            sending = aliased(OutboxItem)
-            busy = exists().where(sending.conversation_id == OutboxItem.conversation_id,
-                                  sending.state == SENDING)
-            due = select(OutboxItem.id).where(OutboxItem.state == PENDING,
-                                              OutboxItem.next_attempt_at <= bindparam("now"),
-                                              ~busy)
+            sending = OUTBOX.alias("sending")
+            busy = exists().where(sending.c.conversation_id == o.conversation_id,
+                                  sending.c.state == SENDING)
+            due = select(o.id).where(o.state == PENDING, o.next_attempt_at <= bindparam("now"),
+                                     ~busy)
             if one_conversation:
-                due = due.where(OutboxItem.conversation_id == bindparam("conv"))
-            due = due.order_by(OutboxItem.id).limit(bindparam("limit"))
+                due = due.where(o.conversation_id == bindparam("conv"))
+            due = due.order_by(o.id).limit(bindparam("limit"))
             if self.db.is_postgres:
                 due = due.with_for_update(skip_locked=True)
-            statements[one_conversation] = update(OutboxItem).where(
-                OutboxItem.id.in_(due.scalar_subquery()), OutboxItem.state == PENDING,
+            statements[one_conversation] = OUTBOX.update().where(
+                o.id.in_(due.scalar_subquery()), o.state == PENDING,
             ).values(state=SENDING, claimed_by=bindparam("worker"),
-                     claimed_at=bindparam("now")).returning(OutboxItem)
+                     claimed_at=bindparam("now")).returning(
+                o.id, o.tenant_id, o.conversation_id, o.message_id, o.channel, o.address,
+                o.payload)
         return statements
 
-    def _claimed(self, s: Session, row: OutboxItem, now: datetime) -> Claim:
+    def _claimed(self, s: Session, row: Any, now: datetime) -> Claim:
         payload = row.payload or {}
         return Claim(row.id, row.channel, row.message_id, bool(payload.get("sensitive")),
                      self._outbound(s, row, now, self._tenant(s, row.tenant_id)),
@@ -304,7 +309,7 @@ class OutboxRelay:
         return tenant
 
     @staticmethod
-    def _outbound(s: Session, row: OutboxItem, now: datetime,
+    def _outbound(s: Session, row: Any, now: datetime,
                   tenant: Tenant) -> OutboundMessage | None:
         payload = row.payload or {}
         sender = {"whatsapp": tenant.whatsapp_number, "sms": tenant.sms_number}.get(row.channel)
@@ -378,12 +383,13 @@ class OutboxRelay:
         """The hot path in plain UPDATEs; a status callback that came first is kept."""
         row, message_update = self._mark_statements[claim.sensitive]
         with self.db.session() as s:
-            s.execute(row, {"p_row": claim.row_id, "p_sent": self.clock.now(),
-                            "p_provider": provider_id})
+            conn = s.connection()
+            conn.execute(row, {"p_row": claim.row_id, "p_sent": self.clock.now(),
+                               "p_provider": provider_id})
             if claim.message_id is not None:
-                s.execute(message_update, {"p_message": claim.message_id,
-                                           "p_provider": provider_id, "p_status": status,
-                                           "p_lower": lower_than(status)})
+                conn.execute(message_update, {"p_message": claim.message_id,
+                                              "p_provider": provider_id, "p_status": status,
+                                              "p_lower": lower_than(status)})
                 message = s.get(Message, claim.message_id) if claim.echo else None
                 if message is not None:
                     from bot.staff import echo_status
@@ -393,13 +399,14 @@ class OutboxRelay:
 
     @cached_property
     def _mark_statements(self) -> dict[bool, tuple[Any, Any]]:
-        """The UPDATEs of a sent row and its transcript message, built once."""
-        sent = update(OutboxItem).where(OutboxItem.id == bindparam("p_row")).values(
+        """The UPDATEs of a sent row and its transcript message, built once (Core)."""
+        o, m = OUTBOX.c, MESSAGES.c
+        sent = OUTBOX.update().where(o.id == bindparam("p_row")).values(
             state=SENT, sent_at=bindparam("p_sent"), last_error=None,
             provider_message_id=bindparam("p_provider"))
-        forward = case((Message.status.in_(bindparam("p_lower", expanding=True)),
-                        bindparam("p_status")), else_=Message.status)
-        message = update(Message).where(Message.id == bindparam("p_message")).values(
+        forward = case((m.status.in_(bindparam("p_lower", expanding=True)),
+                        bindparam("p_status")), else_=m.status)
+        message = MESSAGES.update().where(m.id == bindparam("p_message")).values(
             provider_message_id=bindparam("p_provider"), status=forward)
         # one-time codes do not stay in the outbox
         erased = sent.values(payload={"sensitive": True, "erased": True})

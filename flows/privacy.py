@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy import select, update
 
+from bot import crypto
 from bot.models import Conversation, Customer, LicenceCheck, Message, OutboxItem
 from flows.base import Context, Flow, Turn
 
@@ -69,3 +70,4 @@ def erase_personal_data(ctx: Context) -> None:
         other.data = {"opted_out": True, "erased": True}
     ctx.audit("privacy.erased", "customer", customer_id,
               conversations=sorted(set(conv_ids)))
+    crypto.forget()  # no decrypted copy of what was erased stays in memory

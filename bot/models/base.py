@@ -55,7 +55,7 @@ class EncryptedText(TypeDecorator[str]):
 
     def process_result_value(self, value: bytes | None, dialect: Any) -> str | None:
         """Decrypt on the way out."""
-        return None if value is None else crypto.decrypt(bytes(value)).decode()
+        return None if value is None else crypto.decrypt_text(bytes(value))
 
 
 class EncryptedBytes(TypeDecorator[bytes]):
