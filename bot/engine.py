@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -20,7 +20,7 @@ from bot.i18n import ZURICH
 from bot.language import choose_language
 from bot.messages import FetchedMedia, InboundMessage, Media, Reply
 from bot.models import Conversation, Customer, Document, Message, Tenant
-from bot.outbox import INSERT_MESSAGE, enqueue
+from bot.outbox import INSERT_MESSAGE, MESSAGES, enqueue
 from bot.rendering import Rendered, render
 from bot.repository import customers_by_phone, normalise_phone, tenant_by_number, tenant_by_slug
 from bot.services.ports import Services
@@ -42,9 +42,36 @@ URGENT_IN_STAFF_MODE = frozenset({"report_problem"})
 URGENT_CONFIDENCE = 0.85
 TENANT_CACHE_SECONDS = 30.0
 
+# The statements every inbound message runs, built once: Core on the tables, values bound.
+CONVERSATIONS: Table = Conversation.__table__  # type: ignore[assignment]
+FIND_CONVERSATION = select(CONVERSATIONS.c.id).where(
+    CONVERSATIONS.c.tenant_id == bindparam("tenant_id"),
+    CONVERSATIONS.c.channel == bindparam("channel"),
+    CONVERSATIONS.c.address_hash == bindparam("digest"))
+PENDING_INBOUND = select(MESSAGES.c.id).where(
+    MESSAGES.c.conversation_id == bindparam("conv"), MESSAGES.c.direction == "in",
+    MESSAGES.c.processed_at.is_(None)).order_by(MESSAGES.c.id)
+LOAD_INBOUND = select(MESSAGES.c.id, MESSAGES.c.conversation_id, MESSAGES.c.body,
+                      MESSAGES.c.payload, MESSAGES.c.created_at).where(
+    MESSAGES.c.id == bindparam("id"), MESSAGES.c.processed_at.is_(None))
+FINISH_INBOUND = MESSAGES.update().where(MESSAGES.c.id == bindparam("p_id")).values(
+    intent=bindparam("p_intent"), language=bindparam("p_language"),
+    processed_at=bindparam("p_at"), status=bindparam("p_status"))
+
 
 class UnknownTenant(LookupError):
     """No tenant owns the number or slug the message was sent to."""
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """A recorded inbound message, as a turn reads it."""
+
+    id: int
+    conversation_id: int
+    body: str | None
+    payload: dict[str, Any] | None
+    created_at: Any
 
 
 @dataclass(frozen=True)
@@ -101,7 +128,7 @@ class Engine:
                         s.add(conv)
                         s.flush()
                         conv_id = conv.id
-                    message_id = s.execute(INSERT_MESSAGE, {
+                    message_id = s.connection().execute(INSERT_MESSAGE, {
                         "tenant_id": tenant_id, "conversation_id": conv_id, "direction": "in",
                         "channel": inbound.channel, "provider_message_id": provider_id,
                         "body": text, "payload": payload,
@@ -121,9 +148,8 @@ class Engine:
         tenant_id = self._tenant_id(s, inbound)
         address = self._address(inbound)
         digest = crypto.lookup_hash(f"{inbound.channel}:{address}")
-        found = s.scalar(select(Conversation.id).where(
-            Conversation.tenant_id == tenant_id, Conversation.channel == inbound.channel,
-            Conversation.address_hash == digest))
+        found = s.connection().execute(FIND_CONVERSATION, {
+            "tenant_id": tenant_id, "channel": inbound.channel, "digest": digest}).scalar()
         return tenant_id, address, digest, found
 
     def _tenant_id(self, s: Session, inbound: InboundMessage) -> int:
@@ -166,20 +192,20 @@ class Engine:
         pending: list[int] | None = None  # read once: a later message brings its own job
         jobs: list[tuple[str, tuple[Any, ...]]] = []  # queued once the lock is released
         with self.services.locks.lock(f"conv:{conversation_id}"):
-            while True:
+            while pending is None or pending:
                 started = time.perf_counter()
                 message_id = None
                 try:
                     with self.db.session() as s:
                         if pending is None:
                             pending = self._pending(s, conversation_id)
-                        if not pending:
-                            break
+                            if not pending:
+                                break
                         message_id = pending.pop(0)
-                        msg = s.get(Message, message_id)
-                        if msg is None or msg.processed_at is not None:
+                        row = s.connection().execute(LOAD_INBOUND, {"id": message_id}).one_or_none()
+                        if row is None:  # handled meanwhile (a job of an earlier message)
                             continue
-                        jobs += self._process(s, msg)
+                        jobs += self._process(s, Inbound(*row))
                 except Exception:
                     log.exception("handling message %s failed; renter gets an apology", message_id)
                     if message_id is None:
@@ -195,9 +221,7 @@ class Engine:
 
     @staticmethod
     def _pending(s: Session, conversation_id: int) -> list[int]:
-        return list(s.scalars(select(Message.id).where(
-            Message.conversation_id == conversation_id, Message.direction == "in",
-            Message.processed_at.is_(None)).order_by(Message.id)))
+        return list(s.connection().execute(PENDING_INBOUND, {"conv": conversation_id}).scalars())
 
     def pending_conversations(self) -> list[int]:
         """Conversations with inbound messages not yet handled (recovery after a crash)."""
@@ -205,7 +229,7 @@ class Engine:
             return list(s.scalars(select(Message.conversation_id).where(
                 Message.direction == "in", Message.processed_at.is_(None)).distinct()))
 
-    def _context(self, s: Session, msg: Message) -> Context:
+    def _context(self, s: Session, msg: Inbound | Message) -> Context:
         conv = s.get(Conversation, msg.conversation_id, with_for_update=self.db.is_postgres)
         assert conv is not None
         tenant = s.get(Tenant, conv.tenant_id)
@@ -213,16 +237,17 @@ class Engine:
         return Context(session=s, tenant=tenant, conversation=conv, services=self.services,
                        now=self.services.clock.now())
 
-    def _process(self, s: Session, msg: Message) -> list[tuple[str, tuple[Any, ...]]]:
+    def _process(self, s: Session, msg: Inbound) -> list[tuple[str, tuple[Any, ...]]]:
         ctx = self._context(s, msg)
         conv = ctx.conversation
         conv.last_inbound_at = msg.created_at
         turn = self._understand(ctx, msg)
-        self._dispatch(ctx, turn, msg)
-        # all of the message's changes in one UPDATE, flushed with the replies
-        msg.intent, msg.language = turn.intent, conv.language
-        msg.processed_at, msg.status = ctx.now, "processed"
+        self._dispatch(ctx, turn)
         self._write(ctx)
+        # all of the message's changes in one UPDATE, committed with the replies
+        s.connection().execute(FINISH_INBOUND, {"p_id": msg.id, "p_intent": turn.intent,
+                                                "p_language": conv.language, "p_at": ctx.now,
+                                                "p_status": "processed"})
         return ctx.jobs
 
     def _queue(self, jobs: list[tuple[str, tuple[Any, ...]]]) -> None:
@@ -264,7 +289,7 @@ class Engine:
         ctx.notify_staff("staff.relay", text=msg.body or "-")
         self._write(ctx)
 
-    def _understand(self, ctx: Context, msg: Message) -> Turn:
+    def _understand(self, ctx: Context, msg: Inbound) -> Turn:
         conv = ctx.conversation
         text = (msg.body or "").strip()
         menu = (conv.data or {}).get("menu") or {}
@@ -322,7 +347,7 @@ class Engine:
         return customers[0]
 
     @staticmethod
-    def _special_input(msg: Message, text: str) -> str | None:
+    def _special_input(msg: Inbound, text: str) -> str | None:
         payload = msg.payload or {}
         if payload.get("truncated_from"):
             return "_too_long"
@@ -332,7 +357,7 @@ class Engine:
             return "_empty"
         return None
 
-    def _dispatch(self, ctx: Context, turn: Turn, msg: Message) -> None:
+    def _dispatch(self, ctx: Context, turn: Turn) -> None:
         conv = ctx.conversation
         urgent = (turn.intent in URGENT_IN_STAFF_MODE and turn.confidence >= URGENT_CONFIDENCE
                   and not conv.urgent)  # once urgent, staff read the rest in the relay

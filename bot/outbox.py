@@ -65,12 +65,13 @@ def enqueue(session: Session, *, tenant_id: int, conversation_id: int | None, ch
         else:
             payload = {**payload, "media_urls": [document_url]}
     message_id = None
+    conn = session.connection()  # Core on the session's transaction: no unit of work needed
     if transcript and conversation_id is not None:
-        message_id = session.execute(INSERT_MESSAGE, {
+        message_id = conn.execute(INSERT_MESSAGE, {
             "tenant_id": tenant_id, "conversation_id": conversation_id, "direction": "out",
             "channel": channel, "body": payload.get("text", ""), "payload": payload,
             "status": "queued", "language": language, "created_at": now}).scalar_one()
-    return session.execute(INSERT_OUTBOX, {  # type: ignore[no-any-return]
+    return conn.execute(INSERT_OUTBOX, {  # type: ignore[no-any-return]
         "tenant_id": tenant_id, "conversation_id": conversation_id, "message_id": message_id,
         "channel": channel, "address": address, "payload": payload, "next_attempt_at": now,
         "created_at": now}).scalar_one()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import phonenumbers
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from bot import crypto
@@ -43,10 +43,21 @@ def booking_by_ref(session: Session, tenant_id: int, ref: str) -> Booking | None
 
 
 def customers_by_phone(session: Session, tenant_id: int, phone: str) -> list[Customer]:
-    """The renters of this tenant with this phone number."""
-    return list(session.scalars(select(Customer).where(
-        Customer.tenant_id == tenant_id, Customer.phone_hash == crypto.lookup_hash(phone),
-        Customer.erased_at.is_(None))))
+    """The renters of this tenant with this phone number.
+
+    Every first message asks, mostly about numbers that are on no booking: the ids come from
+    one prepared Core query, and only found renters are loaded.
+    """
+    ids = session.connection().execute(_CUSTOMER_IDS_BY_PHONE, {
+        "tenant_id": tenant_id, "digest": crypto.lookup_hash(phone)}).scalars().all()
+    return [customer for customer in (session.get(Customer, i) for i in ids) if customer]
+
+
+_CUSTOMERS: Table = Customer.__table__  # type: ignore[assignment]
+_CUSTOMER_IDS_BY_PHONE = select(_CUSTOMERS.c.id).where(
+    _CUSTOMERS.c.tenant_id == bindparam("tenant_id"),
+    _CUSTOMERS.c.phone_hash == bindparam("digest"),
+    _CUSTOMERS.c.erased_at.is_(None)).order_by(_CUSTOMERS.c.id)
 
 
 def current_booking(session: Session, tenant_id: int, customer_ids: list[int],
