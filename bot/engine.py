@@ -25,6 +25,7 @@ from bot.rendering import Rendered, render
 from bot.repository import customers_by_phone, normalise_phone, tenant_by_number, tenant_by_slug
 from bot.services.ports import Services
 from bot.sms import split_long
+from bot.tenant_cache import TenantCache
 from flows.base import Context, Turn
 from flows.registry import BY_NAME, GLOBAL_INTENTS, IDENTIFY, flow_for_intent
 from flows.reminder_reply import in_context
@@ -94,6 +95,7 @@ class Engine:
         self.after_commit = after_commit
         self.run_job = run_job  # how flows' slow work (OCR) is queued: the runtime's workers
         self._tenant_ids: dict[str, tuple[float, int]] = {}
+        self.tenants = TenantCache()
 
     def handle(self, inbound: InboundMessage) -> Receipt:
         """Record the message and process its conversation now (tests, CLI, embedded jobs)."""
@@ -182,11 +184,14 @@ class Engine:
             return phone
         return inbound.sender.strip()
 
-    def process_conversation(self, conversation_id: int, notify: bool = True) -> int:
+    def process_conversation(self, conversation_id: int, notify: bool = True,
+                             claim: Callable[[Session], list[Any]] | None = None,
+                             claimed: list[Any] | None = None) -> int:
         """Handle every unprocessed inbound message of a conversation, in order, under its lock.
 
-        With `notify` the delivery worker is woken afterwards; an RQ job that sends the
-        conversation's replies itself passes False.
+        With `notify` the delivery worker is woken afterwards. A job that sends the
+        conversation's replies itself passes False and a `claim`, which runs in the last
+        turn's transaction; what it claimed is added to `claimed` once that commits.
         """
         handled = 0
         pending: list[int] | None = None  # read once: a later message brings its own job
@@ -195,6 +200,7 @@ class Engine:
             while pending is None or pending:
                 started = time.perf_counter()
                 message_id = None
+                claimed_now: list[Any] = []
                 try:
                     with self.db.session() as s:
                         if pending is None:
@@ -206,6 +212,10 @@ class Engine:
                         if row is None:  # handled meanwhile (a job of an earlier message)
                             continue
                         jobs += self._process(s, Inbound(*row))
+                        if not pending and claim is not None:
+                            claimed_now = claim(s)
+                    if claimed is not None:  # committed: the rows are ours to send
+                        claimed.extend(claimed_now)
                 except Exception:
                     log.exception("handling message %s failed; renter gets an apology", message_id)
                     if message_id is None:
@@ -232,7 +242,7 @@ class Engine:
     def _context(self, s: Session, msg: Inbound | Message) -> Context:
         conv = s.get(Conversation, msg.conversation_id, with_for_update=self.db.is_postgres)
         assert conv is not None
-        tenant = s.get(Tenant, conv.tenant_id)
+        tenant = self.tenants.get(s, conv.tenant_id)
         assert tenant is not None
         return Context(session=s, tenant=tenant, conversation=conv, services=self.services,
                        now=self.services.clock.now())

@@ -6,7 +6,6 @@ import logging
 import os
 import random
 import socket
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -32,6 +31,7 @@ from bot.models import Conversation, Customer, Document, Message, OutboxItem, Te
 from bot.models.outbox import DEAD, PENDING, SENDING, SENT
 from bot.services.ports import Clock
 from bot.sms import gsm_friendly, segments
+from bot.tenant_cache import TenantCache
 from bot.whatsapp import OUTSIDE_WINDOW_ERROR, inside_window, template_for
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,6 @@ BASE_DELAY = 2.0
 MAX_DELAY = 900.0
 LEASE = timedelta(minutes=5)
 UNSUBSCRIBED = "21610"
-TENANT_CACHE_SECONDS = 30.0
 
 
 MESSAGES: Table = Message.__table__  # type: ignore[assignment]
@@ -123,7 +122,7 @@ class OutboxRelay:
         self.clock = clock
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self._last_reclaim: datetime | None = None
-        self._tenants: dict[int, tuple[float, Tenant]] = {}
+        self.tenants = TenantCache()
         self.parallel = parallel
         self._executor: ThreadPoolExecutor | None = None
 
@@ -133,12 +132,18 @@ class OutboxRelay:
         if self._last_reclaim is None or abs((now - self._last_reclaim).total_seconds()) > 30:
             self._reclaim_stale(now)
             self._last_reclaim = now
+        with self.db.session() as s:
+            claims = self.claim_due(s, now, limit, conversation_id)
+        return self.deliver(claims)
+
+    def deliver(self, claims: list[Claim]) -> int:
+        """Send claimed rows: renters in parallel, each renter's messages in order."""
         lanes: dict[tuple[int | None, str], list[Claim]] = {}
-        for claim in self._claim_due(now, limit, conversation_id):
+        for claim in claims:
             lanes.setdefault((claim.conversation_id, claim.channel), []).append(claim)
         if len(lanes) <= 1 or self.parallel <= 1:
             return sum(self._deliver_lane(claims) for claims in lanes.values())
-        # Renters in parallel (provider round trips overlap), each renter's messages in order.
+        # provider round trips overlap
         return sum(self._pool().map(self._deliver_lane, lanes.values()))
 
     def _deliver_lane(self, claims: list[Claim]) -> int:
@@ -154,18 +159,18 @@ class OutboxRelay:
             self._executor = ThreadPoolExecutor(self.parallel, thread_name_prefix="crms-send")
         return self._executor
 
-    def _claim_due(self, now: datetime, limit: int,
-                   conversation_id: int | None = None) -> list[Claim]:
-        """Claim up to `limit` due rows in one transaction, oldest first.
+    def claim_due(self, s: Session, now: datetime, limit: int = 100,
+                  conversation_id: int | None = None) -> list[Claim]:
+        """Claim up to `limit` due rows in the caller's transaction, oldest first.
 
         One UPDATE over the due rows: of two workers each row goes to exactly one (on
-        PostgreSQL the inner select skips rows another worker holds locked).
+        PostgreSQL the inner select skips rows another worker holds locked). A turn claims its
+        own replies this way before it commits, so they go out without another transaction.
         """
         statement = self._claim_statements[conversation_id is not None]
         params = {"now": now, "limit": limit, "worker": self.worker_id, "conv": conversation_id}
-        with self.db.session() as s:
-            rows = s.connection().execute(statement, params).all()
-            return [self._claimed(s, row, now) for row in sorted(rows, key=lambda r: r.id)]
+        rows = s.connection().execute(statement, params).all()
+        return [self._claimed(s, row, now) for row in sorted(rows, key=lambda r: r.id)]
 
     @cached_property
     def _claim_statements(self) -> dict[bool, Any]:
@@ -299,14 +304,9 @@ class OutboxRelay:
         return self._finish(row_id, error=str(exc), permanent=True, code=exc.code)
 
     def _tenant(self, s: Session, tenant_id: int) -> Tenant:
-        """The tenant, cached for a while: numbers and templates change rarely."""
-        cached = self._tenants.get(tenant_id)
-        if cached is not None and time.monotonic() - cached[0] < TENANT_CACHE_SECONDS:
-            return cached[1]
-        tenant = s.get(Tenant, tenant_id)
+        """The tenant, kept for a while: numbers and templates change rarely."""
+        tenant = self.tenants.get(s, tenant_id)
         assert tenant is not None
-        s.expunge(tenant)
-        self._tenants[tenant_id] = (time.monotonic(), tenant)
         return tenant
 
     @staticmethod

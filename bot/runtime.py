@@ -9,13 +9,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from bot import crypto
 from bot.channels.registry import build_channels, build_payments
 from bot.config import Config
 from bot.db import Database
 from bot.engine import Engine
 from bot.locks import RedisLocks
-from bot.outbox import OutboxRelay
+from bot.outbox import Claim, OutboxRelay
 from bot.scheduler import ReminderScheduler
 from bot.services.ports import Services
 
@@ -125,8 +127,18 @@ class Runtime:
         The delivery loop (or the next relay job) still picks up whatever this leaves, such
         as a retry; replies do not wait for it.
         """
-        handled = self.engine.process_conversation(conversation_id, notify=False)
-        self.relay.run_once(conversation_id=conversation_id)
+        claims: list[Claim] = []
+
+        def claim_replies(s: Session) -> list[Claim]:
+            return self.relay.claim_due(s, self.services.clock.now(),
+                                        conversation_id=conversation_id)
+
+        handled = self.engine.process_conversation(conversation_id, notify=False,
+                                                   claim=claim_replies, claimed=claims)
+        if claims:
+            self.relay.deliver(claims)
+        else:  # an apology written after a failed turn, or replies another worker holds
+            self.relay.run_once(conversation_id=conversation_id)
         return handled
 
     def warm_up_nlu(self) -> None:
