@@ -112,11 +112,15 @@ def scheduler(every: float) -> None:
     runtime = _runtime()
     leadership = None if runtime.redis is None else Leadership(
         runtime.redis, "scheduler", runtime.relay.worker_id, ttl_seconds=max(10.0, every * 3))
+    last_recovery = 0.0
     while True:
         if leadership is None or leadership.lead():  # without Redis it is alone
             fired = runtime.scheduler.run_once()
             if runtime.redis is not None:
                 runtime.work.wake_outbox()
+                if time.monotonic() - last_recovery > 60:  # messages a dead worker held
+                    runtime.work.recover_inbound(runtime.services.clock.now())
+                    last_recovery = time.monotonic()
             elif fired:
                 runtime.relay.run_once()
         time.sleep(every)

@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, bindparam, select
@@ -233,11 +234,17 @@ class Engine:
     def _pending(s: Session, conversation_id: int) -> list[int]:
         return list(s.connection().execute(PENDING_INBOUND, {"conv": conversation_id}).scalars())
 
-    def pending_conversations(self) -> list[int]:
-        """Conversations with inbound messages not yet handled (recovery after a crash)."""
+    def pending_conversations(self, received_before: datetime | None = None) -> list[int]:
+        """Conversations with inbound messages not yet handled (recovery after a crash).
+
+        With `received_before`, only those waiting since then: a worker that died with them.
+        """
+        query = select(Message.conversation_id).where(
+            Message.direction == "in", Message.processed_at.is_(None))
+        if received_before is not None:
+            query = query.where(Message.created_at < received_before)
         with self.db.session() as s:
-            return list(s.scalars(select(Message.conversation_id).where(
-                Message.direction == "in", Message.processed_at.is_(None)).distinct()))
+            return list(s.scalars(query.distinct()))
 
     def _context(self, s: Session, msg: Inbound | Message) -> Context:
         conv = s.get(Conversation, msg.conversation_id, with_for_update=self.db.is_postgres)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from bot.runtime import Runtime, build_runtime
 
@@ -26,6 +27,31 @@ def runtime() -> Runtime:
 def process_inbound(conversation_id: int) -> int:
     """Handle a conversation's unprocessed messages and send its replies (one job, not two)."""
     return runtime().answer(conversation_id)
+
+
+def drain_inbound(batch: int = 32, budget_seconds: float = 20.0) -> int:
+    """Answer the conversations the webhooks queued in Redis, until none is left.
+
+    After `budget_seconds` (RQ stops a job after 180 s) the rest goes to a new job.
+    """
+    rt = runtime()
+    work = rt.work
+    work.draining()
+    handled = 0
+    started = time.monotonic()
+    while True:
+        conversation_ids = work.take_inbound(batch)
+        if not conversation_ids:
+            return handled
+        for conversation_id in conversation_ids:
+            try:
+                handled += rt.answer(conversation_id)
+            except Exception:  # noqa: BLE001 - the next conversation is not held up
+                # its messages stay unprocessed: the scheduler queues it again (recover_inbound)
+                logging.getLogger(__name__).exception("conversation %s failed", conversation_id)
+        if time.monotonic() - started > budget_seconds:
+            work.queue_drain()
+            return handled
 
 
 def relay_outbox() -> int:

@@ -7,6 +7,7 @@ import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -86,17 +87,57 @@ class EmbeddedWork:
 
 
 class QueuedWork:
-    """Runs jobs on RQ workers through Redis (scaled-out mode)."""
+    """Runs jobs on RQ workers through Redis (scaled-out mode).
+
+    Inbound messages do not cost an RQ job each: the webhook appends the conversation to a
+    Redis list and queues a `drain_inbound` job only when none is waiting. A worker that
+    starts draining clears the flag, so the next message queues a job for another worker:
+    under load every worker drains, at most one job waits, and RQ's own bookkeeping (several
+    Redis round trips a job) is paid per batch instead of per message.
+    """
+
+    INBOUND = "crms:inbound"  # conversation ids with new messages, oldest first
+    WAITING = "crms:inbound:waiting"  # a drain job is in the queue, not started yet
+    WAITING_TTL = 60  # seconds: a lost job (Redis restarted) stops blocking new ones
 
     def __init__(self, runtime: "Runtime") -> None:
         from rq import Queue
 
+        self.runtime = runtime
+        self.redis = runtime.redis
         self.queue = Queue("crms", connection=runtime.redis)
 
     def enqueue_conversation(self, conversation_id: int) -> None:
-        """Queue the conversation for an RQ worker."""
-        self.queue.enqueue("bot.jobs.process_inbound", conversation_id,
-                           result_ttl=0, failure_ttl=86400)
+        """Have a worker answer the conversation: one round trip, a job only when needed."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.rpush(self.INBOUND, conversation_id)
+        pipe.set(self.WAITING, 1, nx=True, ex=self.WAITING_TTL)
+        if pipe.execute()[1]:
+            self._enqueue_drain()
+
+    def recover_inbound(self, now: datetime, after: timedelta = timedelta(minutes=2)) -> int:
+        """Queue again the conversations whose messages no worker answered (one died)."""
+        stale = self.runtime.engine.pending_conversations(received_before=now - after)
+        for conversation_id in stale:
+            self.enqueue_conversation(conversation_id)
+        return len(stale)
+
+    def queue_drain(self) -> None:
+        """A drain job for what is in the list, unless one is waiting already."""
+        if self.redis.set(self.WAITING, 1, nx=True, ex=self.WAITING_TTL):
+            self._enqueue_drain()
+
+    def _enqueue_drain(self) -> None:
+        self.queue.enqueue("bot.jobs.drain_inbound", result_ttl=0, failure_ttl=86400)
+
+    def take_inbound(self, count: int) -> list[int]:
+        """Up to `count` conversations to answer (each id goes to one worker)."""
+        ids = self.redis.lpop(self.INBOUND, count) or []
+        return list(dict.fromkeys(int(i) for i in ids))  # once each, in order
+
+    def draining(self) -> None:
+        """A drain job started: messages from now on queue a job for another worker."""
+        self.redis.delete(self.WAITING)
 
     def wake_outbox(self) -> None:
         """Queue a delivery run."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.models.base import Base, EncryptedText, utcnow
@@ -52,6 +52,10 @@ class Message(Base):
     __table_args__ = (
         UniqueConstraint("channel", "provider_message_id"),
         Index("ix_messages_pending", "conversation_id", "processed_at"),
+        # inbound messages no worker answered yet (a worker died): found without a scan
+        Index("ix_messages_unanswered", "created_at",
+              sqlite_where=text("direction = 'in' AND processed_at IS NULL"),
+              postgresql_where=text("direction = 'in' AND processed_at IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -4,6 +4,8 @@ import os
 import threading
 import time
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import select
 
@@ -89,6 +91,48 @@ def test_inbound_goes_through_the_rq_queue(redis_client, config, services, demo)
         out = s.scalars(select(Message).where(Message.direction == "out")).one()
     assert out.body.startswith("Grüezi!")
     assert out.status == "sent"  # the relay job queued after commit delivered it
+
+
+def test_many_renters_share_one_waiting_job_and_each_is_answered(redis_client, config,
+                                                                   services, demo, channels):
+    from rq import SimpleWorker
+
+    import bot.jobs
+
+    config.redis_url = REDIS_URL
+    runtime = build_runtime(config, services)
+    work = runtime.work
+    phones = ["+41791234501", "+41791234502", "+41791234503"]
+    for i, phone in enumerate(phones):
+        receipt = runtime.engine.receive(InboundMessage("whatsapp", phone, "Grüezi",
+                                                        f"SMdrain{i}", tenant_slug="alpenrent"))
+        work.enqueue_conversation(receipt.conversation_id)
+    assert work.queue.count == 1  # one job waits for all three, not one job each
+    work.draining()  # a worker started it: the next message queues a job for another worker
+    receipt = runtime.engine.receive(InboundMessage("whatsapp", "+41791234504", "Grüezi",
+                                                    "SMdrain9", tenant_slug="alpenrent"))
+    work.enqueue_conversation(receipt.conversation_id)
+    assert work.queue.count == 2
+    bot.jobs.set_runtime(runtime)
+    try:
+        SimpleWorker([work.queue], connection=redis_client).work(burst=True)
+    finally:
+        bot.jobs.set_runtime(None)
+    answered = sorted(m.address for m in channels["whatsapp"].sent)
+    assert answered == [*phones, "+41791234504"]  # each renter once, nobody twice
+    assert redis_client.llen(work.INBOUND) == 0
+
+
+def test_messages_a_dead_worker_held_are_queued_again(redis_client, config, services, demo,
+                                                      clock):
+    config.redis_url = REDIS_URL
+    runtime = build_runtime(config, services)
+    receipt = runtime.engine.receive(InboundMessage("sms", "+41791234501", "hilfe", "SMlost",
+                                                    tenant_slug="alpenrent"))
+    # the webhook queued it, then the worker that took it died: the list entry is gone
+    assert runtime.work.recover_inbound(clock.now() + timedelta(seconds=30)) == 0  # too early
+    assert runtime.work.recover_inbound(clock.now() + timedelta(minutes=3)) == 1
+    assert runtime.work.take_inbound(10) == [receipt.conversation_id]
 
 
 def test_serve_with_redis_stops_its_worker_and_scheduler(redis_client, tmp_path):
