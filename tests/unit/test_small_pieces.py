@@ -5,6 +5,8 @@ import logging
 import random
 import threading
 
+import pytest
+
 from bot.breaker import CircuitBreaker
 from bot.locks import InProcessLocks
 from bot.logging_setup import MaskingFilter, mask, mask_name
@@ -94,3 +96,26 @@ def test_in_process_lock_excludes():
     for t in threads:
         t.join()
     assert overlaps == [1] * 5
+
+
+def test_personal_data_is_sealed_tamper_evident_and_old_fernet_values_still_read():
+    from cryptography.fernet import Fernet
+
+    from bot import crypto
+    from tests.conftest import TEST_KEY
+
+    crypto.configure(TEST_KEY)
+    sealed = crypto.encrypt("Anna Müller".encode())
+    assert b"Anna" not in sealed and crypto.encrypt(b"Anna") != crypto.encrypt(b"Anna")
+    assert crypto.decrypt(sealed).decode() == "Anna Müller"
+    tampered = sealed[:-1] + bytes([sealed[-1] ^ 1])
+    with pytest.raises(ValueError):
+        crypto.decrypt(tampered)
+    written_before = Fernet(TEST_KEY.encode()).encrypt(b"+41791234501")
+    assert crypto.decrypt(written_before) == b"+41791234501"
+    crypto.configure(Fernet.generate_key().decode())  # another deployment's key
+    try:
+        with pytest.raises(ValueError):
+            crypto.decrypt(sealed)
+    finally:
+        crypto.configure(TEST_KEY)
