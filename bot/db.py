@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -38,6 +38,16 @@ class Database:
             return
         with self._turns, self.sessionmaker() as session, session.begin():
             yield session
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A Core connection in a transaction, no ORM session: the hot path's plain statements."""
+        if self._turns is None:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        with self._turns, self.engine.begin() as conn:
+            yield conn
 
     def upgrade(self) -> None:
         """Run Alembic migrations up to head."""

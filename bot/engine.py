@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Connection, Table, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -43,9 +43,11 @@ KEEP_IN_STAFF_MODE = frozenset({"opt_out", "opt_in", "delete_data"})
 URGENT_IN_STAFF_MODE = frozenset({"report_problem"})
 URGENT_CONFIDENCE = 0.85
 TENANT_CACHE_SECONDS = 30.0
+CONVERSATION_CACHE_SIZE = 100_000
 
 # The statements every inbound message runs, built once: Core on the tables, values bound.
 CONVERSATIONS: Table = Conversation.__table__  # type: ignore[assignment]
+INSERT_CONVERSATION = CONVERSATIONS.insert().returning(CONVERSATIONS.c.id)
 FIND_CONVERSATION = select(CONVERSATIONS.c.id).where(
     CONVERSATIONS.c.tenant_id == bindparam("tenant_id"),
     CONVERSATIONS.c.channel == bindparam("channel"),
@@ -96,6 +98,7 @@ class Engine:
         self.after_commit = after_commit
         self.run_job = run_job  # how flows' slow work (OCR) is queued: the runtime's workers
         self._tenant_ids: dict[str, tuple[float, int]] = {}
+        self._conversation_ids: dict[tuple[int, str, str], int] = {}
         self.tenants = TenantCache()
 
     def handle(self, inbound: InboundMessage) -> Receipt:
@@ -121,17 +124,15 @@ class Engine:
         for _ in range(2):  # a second try when another worker opened the conversation meanwhile
             opened = False
             try:
-                with self.db.session() as s:
-                    tenant_id, address, digest, conv_id = self._find_conversation(s, inbound)
+                with self.db.transaction() as conn:
+                    tenant_id, address, digest, conv_id = self._find_conversation(conn, inbound)
                     if conv_id is None:
                         opened = True
-                        conv = Conversation(tenant_id=tenant_id, channel=inbound.channel,
-                                            address=address, address_hash=digest, data={},
-                                            created_at=self.services.clock.now())
-                        s.add(conv)
-                        s.flush()
-                        conv_id = conv.id
-                    message_id = s.connection().execute(INSERT_MESSAGE, {
+                        conv_id = conn.execute(INSERT_CONVERSATION, {
+                            "tenant_id": tenant_id, "channel": inbound.channel,
+                            "address": address, "address_hash": digest, "data": {},
+                            "created_at": self.services.clock.now()}).scalar_one()
+                    message_id = conn.execute(INSERT_MESSAGE, {
                         "tenant_id": tenant_id, "conversation_id": conv_id, "direction": "in",
                         "channel": inbound.channel, "provider_message_id": provider_id,
                         "body": text, "payload": payload,
@@ -142,26 +143,37 @@ class Engine:
                 metrics.DUPLICATES.labels(inbound.channel).inc()
                 log.info("duplicate inbound %s on %s ignored", provider_id, inbound.channel)
                 return Receipt(None, conv_id, True)  # type: ignore[arg-type]
+            self._remember_conversation(tenant_id, inbound.channel, digest, conv_id)
             metrics.MESSAGES_IN.labels(inbound.channel).inc()
             return Receipt(message_id, conv_id, False)
         raise RuntimeError("could not record the inbound message")  # pragma: no cover
 
-    def _find_conversation(self, s: Session,
+    def _find_conversation(self, conn: Connection,
                            inbound: InboundMessage) -> tuple[int, str, str, int | None]:
-        tenant_id = self._tenant_id(s, inbound)
+        tenant_id = self._tenant_id(conn, inbound)
         address = self._address(inbound)
         digest = crypto.lookup_hash(f"{inbound.channel}:{address}")
-        found = s.connection().execute(FIND_CONVERSATION, {
-            "tenant_id": tenant_id, "channel": inbound.channel, "digest": digest}).scalar()
+        found = self._conversation_ids.get((tenant_id, inbound.channel, digest))
+        if found is None:
+            found = conn.execute(FIND_CONVERSATION, {
+                "tenant_id": tenant_id, "channel": inbound.channel, "digest": digest}).scalar()
         return tenant_id, address, digest, found
 
-    def _tenant_id(self, s: Session, inbound: InboundMessage) -> int:
+    def _remember_conversation(self, tenant_id: int, channel: str, digest: str,
+                               conversation_id: int) -> None:
+        """Conversations are never deleted (erasure empties them): their ids can be kept."""
+        if len(self._conversation_ids) >= CONVERSATION_CACHE_SIZE:
+            self._conversation_ids.clear()
+        self._conversation_ids[(tenant_id, channel, digest)] = conversation_id
+
+    def _tenant_id(self, conn: Connection, inbound: InboundMessage) -> int:
         """The tenant the message was sent to; cached briefly, every webhook asks."""
         key = inbound.tenant_slug or inbound.to or ""
         cached = self._tenant_ids.get(key)
         if cached is not None and time.monotonic() - cached[0] < TENANT_CACHE_SECONDS:
             return cached[1]
-        tenant_id = self._tenant(s, inbound).id
+        with Session(bind=conn) as s:
+            tenant_id = self._tenant(s, inbound).id
         self._tenant_ids[key] = (time.monotonic(), tenant_id)
         return tenant_id
 

@@ -383,19 +383,21 @@ class OutboxRelay:
     def _mark_sent(self, claim: Claim, provider_id: str, status: str) -> bool:
         """The hot path in plain UPDATEs; a status callback that came first is kept."""
         row, message_update = self._mark_statements[claim.sensitive]
-        with self.db.session() as s:
-            conn = s.connection()
+        with self.db.transaction() as conn:
             conn.execute(row, {"p_row": claim.row_id, "p_sent": self.clock.now(),
                                "p_provider": provider_id})
             if claim.message_id is not None:
                 conn.execute(message_update, {"p_message": claim.message_id,
                                               "p_provider": provider_id, "p_status": status,
                                               "p_lower": lower_than(status)})
-                message = s.get(Message, claim.message_id) if claim.echo else None
-                if message is not None:
-                    from bot.staff import echo_status
+            if claim.echo and claim.message_id is not None:  # a staff reply: shown as delivered
+                from bot.staff import echo_status
 
-                    echo_status(s, message, status, self.clock.now())
+                with Session(bind=conn) as s:
+                    message = s.get(Message, claim.message_id)
+                    if message is not None:
+                        echo_status(s, message, status, self.clock.now())
+                        s.flush()
         return True
 
     @cached_property
