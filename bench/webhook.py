@@ -3,7 +3,11 @@
 Measures messages fully processed per second (webhook sent -> reply posted to the local
 Twilio API) and latency p50/p99 at 1, 8 and 32 concurrent renters, embedded (SQLite, threads)
 and scaled out (PostgreSQL + Redis + RQ workers) when CRMS_BENCH_POSTGRES_URL and
-CRMS_BENCH_REDIS_URL are set. Prints a table.
+CRMS_BENCH_REDIS_URL are set. Prints a table, with the CPU time the service's processes
+(serve, its worker and scheduler, the extra workers) and the PostgreSQL and Redis servers
+spent per message: on this 2-core machine that, not waiting, bounds the rate.
+
+Each renter keeps its connection to the service alive, as the local Twilio keeps its own.
 
     python -m bench.webhook [--messages 20] [--workers 3]
 """
@@ -32,6 +36,54 @@ from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN
 BIN = Path(sys.executable).parent / "crms-bot"
 TEXTS = ["Grüezi", "hilfe", "wie hoch ist die Kaution?", "danke", "Wann habt ihr offen?"]
 
+
+
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def _all_pids() -> list[int]:
+    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
+
+
+def descendants(roots: list[int]) -> set[int]:
+    """The processes started under `roots` (serve's worker and scheduler), roots included."""
+    found, parents = set(roots), {}
+    for pid in _all_pids():
+        try:
+            parents[pid] = int(_stat(pid)[1])
+        except (OSError, IndexError):
+            continue
+    grew = True
+    while grew:
+        new = {pid for pid, ppid in parents.items() if ppid in found and pid not in found}
+        found |= new
+        grew = bool(new)
+    return found
+
+
+def named(names: tuple[str, ...]) -> set[int]:
+    """Processes by command name (the PostgreSQL and Redis servers the service talks to)."""
+    pids = set()
+    for pid in _all_pids():
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() in names:
+                pids.add(pid)
+        except OSError:
+            continue
+    return pids
+
+
+def cpu_seconds(pids: set[int]) -> float:
+    """User plus system CPU time of these processes so far."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = _stat(pid)
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError):
+            continue
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:
@@ -174,18 +226,26 @@ def main() -> None:
             "CRMS_DATABASE_URL": os.environ["CRMS_BENCH_POSTGRES_URL"],
             "CRMS_REDIS_URL": os.environ["CRMS_BENCH_REDIS_URL"]}))
     print(f"| {'mode':34} | {'renters':>7} | {'msgs':>5} | {'msg/s':>7} | {'p50 ms':>7} | "
-          f"{'p99 ms':>7} | {'lost':>4} | {'web RSS MB':>10} |")
+          f"{'p99 ms':>7} | {'lost':>4} | {'web RSS MB':>10} | {'CPU ms/msg':>10} | "
+          f"{'PG+Redis CPU':>12} |")
     print("|" + "-" * 36 + "|" + "-" * 9 + "|" + "-" * 7 + "|" + "-" * 9 + "|" + "-" * 9 + "|"
-          + "-" * 9 + "|" + "-" * 6 + "|" + "-" * 12 + "|")
+          + "-" * 9 + "|" + "-" * 6 + "|" + "-" * 12 + "|" + "-" * 12 + "|" + "-" * 14 + "|")
     for name, env in modes:
         service = Service(env, args.workers)
         try:
             service.warm_up()
+            ours = descendants([p.pid for p in service.procs])
+            servers = named(("postgres", "redis-server")) if "CRMS_REDIS_URL" in env else set()
             for i, concurrency in enumerate((1, 8, 32)):
+                ours_before, servers_before = cpu_seconds(ours), cpu_seconds(servers)
                 rate, lat, lost = run(service, concurrency, args.messages, offset=i * 1000)
+                per_message = 1000 / max(1, len(lat))
+                spent = ((cpu_seconds(ours) - ours_before) * per_message,
+                         (cpu_seconds(servers) - servers_before) * per_message)
                 print(f"| {name:34} | {concurrency:7} | {len(lat):5} | {rate:7.1f} | "
                       f"{pct(lat, 0.5):7.1f} | {pct(lat, 0.99):7.1f} | {lost:4} | "
-                      f"{rss_mb(service.procs[0].pid):10.0f} |", flush=True)
+                      f"{rss_mb(service.procs[0].pid):10.0f} | {spent[0]:10.2f} | "
+                      f"{spent[1]:12.2f} |", flush=True)
         finally:
             service.close()
 
