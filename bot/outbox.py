@@ -136,6 +136,15 @@ class OutboxRelay:
             claims = self.claim_due(s, now, limit, conversation_id)
         return self.deliver(claims)
 
+    def has_unsent(self, conversation_id: int, now: datetime) -> bool:
+        """Whether a reply of this conversation is due or being sent (not waiting for a retry)."""
+        o = OUTBOX.c
+        with self.db.transaction() as conn:
+            return conn.execute(select(o.id).where(
+                o.conversation_id == conversation_id,
+                (o.state == SENDING) | ((o.state == PENDING) & (o.next_attempt_at <= now)),
+            ).limit(1)).first() is not None
+
     def deliver(self, claims: list[Claim]) -> int:
         """Send claimed rows: renters in parallel, each renter's messages in order."""
         lanes: dict[tuple[int | None, str], list[Claim]] = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,6 +24,7 @@ from bot.scheduler import ReminderScheduler
 from bot.services.ports import Services
 
 log = logging.getLogger(__name__)
+SEND_RETRY_PAUSES = (0.0, 0.01, 0.05, 0.25)  # seconds
 
 
 class EmbeddedWork:
@@ -178,9 +180,23 @@ class Runtime:
                                                    claim=claim_replies, claimed=claims)
         if claims:
             self.relay.deliver(claims)
-        else:  # an apology written after a failed turn, or replies another worker holds
-            self.relay.run_once(conversation_id=conversation_id)
+        elif handled:  # an apology written after a failed turn, or the renter is busy
+            self._send_when_free(conversation_id)
         return handled
+
+    def _send_when_free(self, conversation_id: int) -> None:
+        """Send the conversation's due replies once its earlier message is out.
+
+        A renter's messages go out in order, so a reply is not claimed while another of
+        theirs is being sent (the previous answer, finishing on another thread or worker).
+        That takes milliseconds: try again briefly rather than leave the reply for the next
+        delivery round, seconds away.
+        """
+        for pause in SEND_RETRY_PAUSES:
+            time.sleep(pause)
+            if self.relay.run_once(conversation_id=conversation_id) \
+                    or not self.relay.has_unsent(conversation_id, self.services.clock.now()):
+                return
 
     def warm_up_nlu(self) -> None:
         """Load the NLU in the background when it loads lazily, so the first renter does not wait."""

@@ -53,6 +53,32 @@ def test_two_messages_at_once_are_handled_in_order(runtime, demo):
     assert outs[2].startswith("Ich helfe bei") and outs[3].startswith("Gern geschehen")
 
 
+def test_a_reply_waits_for_the_renters_previous_send_then_goes_at_once(runtime, demo,
+                                                                        channels):
+    first = runtime.engine.receive(InboundMessage("whatsapp", ANNA, "Grüezi", "SMbusy1",
+                                                  tenant_slug="alpenrent"))
+    runtime.answer(first.conversation_id)
+    assert len(channels["whatsapp"].sent) == 1
+    with runtime.db.session() as s:  # the previous reply: another worker is sending it
+        previous = s.scalars(select(OutboxItem)).one()
+        previous.state, previous.claimed_by = "sending", "other-worker"
+    second = runtime.engine.receive(InboundMessage("whatsapp", ANNA, "hilfe", "SMbusy2",
+                                                   tenant_slug="alpenrent"))
+
+    def other_worker_finishes() -> None:
+        time.sleep(0.03)
+        with runtime.db.session() as s:
+            s.get(OutboxItem, previous.id).state = "sent"
+
+    finisher = threading.Thread(target=other_worker_finishes)
+    finisher.start()
+    started = time.monotonic()
+    runtime.answer(second.conversation_id)
+    finisher.join()
+    assert [m.text.split("\n")[0][:12] for m in channels["whatsapp"].sent][-1] == "Ich helfe be"
+    assert time.monotonic() - started < 1.0  # not left for the next delivery round
+
+
 def test_killed_between_commit_and_send_the_row_goes_out_once(runtime, config, services, demo,
                                                              channels):
     runtime.engine.handle(InboundMessage("whatsapp", ANNA, "Grüezi", "SM1",
