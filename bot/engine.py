@@ -52,19 +52,22 @@ FIND_CONVERSATION = select(CONVERSATIONS.c.id).where(
     CONVERSATIONS.c.tenant_id == bindparam("tenant_id"),
     CONVERSATIONS.c.channel == bindparam("channel"),
     CONVERSATIONS.c.address_hash == bindparam("digest"))
-PENDING_INBOUND = select(MESSAGES.c.id).where(
+PENDING_INBOUND = select(MESSAGES.c.id, MESSAGES.c.conversation_id, MESSAGES.c.body,
+                         MESSAGES.c.payload, MESSAGES.c.created_at).where(
     MESSAGES.c.conversation_id == bindparam("conv"), MESSAGES.c.direction == "in",
     MESSAGES.c.processed_at.is_(None)).order_by(MESSAGES.c.id)
-LOAD_INBOUND = select(MESSAGES.c.id, MESSAGES.c.conversation_id, MESSAGES.c.body,
-                      MESSAGES.c.payload, MESSAGES.c.created_at).where(
-    MESSAGES.c.id == bindparam("id"), MESSAGES.c.processed_at.is_(None))
-FINISH_INBOUND = MESSAGES.update().where(MESSAGES.c.id == bindparam("p_id")).values(
+FINISH_INBOUND = MESSAGES.update().where(
+    MESSAGES.c.id == bindparam("p_id"), MESSAGES.c.processed_at.is_(None)).values(
     intent=bindparam("p_intent"), language=bindparam("p_language"),
     processed_at=bindparam("p_at"), status=bindparam("p_status"))
 
 
 class UnknownTenant(LookupError):
     """No tenant owns the number or slug the message was sent to."""
+
+
+class AlreadyHandled(RuntimeError):
+    """Another worker handled the message meanwhile (its lock had expired): undo this turn."""
 
 
 @dataclass(frozen=True)
@@ -207,7 +210,7 @@ class Engine:
         turn's transaction; what it claimed is added to `claimed` once that commits.
         """
         handled = 0
-        pending: list[int] | None = None  # read once: a later message brings its own job
+        pending: list[Inbound] | None = None  # read once: a later message brings its own job
         jobs: list[tuple[str, tuple[Any, ...]]] = []  # queued once the lock is released
         with self.services.locks.lock(f"conv:{conversation_id}"):
             while pending is None or pending:
@@ -220,15 +223,16 @@ class Engine:
                             pending = self._pending(s, conversation_id)
                             if not pending:
                                 break
-                        message_id = pending.pop(0)
-                        row = s.connection().execute(LOAD_INBOUND, {"id": message_id}).one_or_none()
-                        if row is None:  # handled meanwhile (a job of an earlier message)
-                            continue
-                        jobs += self._process(s, Inbound(*row))
+                        message = pending.pop(0)
+                        message_id = message.id
+                        jobs += self._process(s, message)
                         if not pending and claim is not None:
                             claimed_now = claim(s)
                     if claimed is not None:  # committed: the rows are ours to send
                         claimed.extend(claimed_now)
+                except AlreadyHandled:
+                    log.warning("message %s was handled by another worker", message_id)
+                    continue
                 except Exception:
                     log.exception("handling message %s failed; renter gets an apology", message_id)
                     if message_id is None:
@@ -243,8 +247,10 @@ class Engine:
         return handled
 
     @staticmethod
-    def _pending(s: Session, conversation_id: int) -> list[int]:
-        return list(s.connection().execute(PENDING_INBOUND, {"conv": conversation_id}).scalars())
+    def _pending(s: Session, conversation_id: int) -> list[Inbound]:
+        """The conversation's unhandled inbound messages, oldest first, in one query."""
+        return [Inbound(*row) for row in
+                s.connection().execute(PENDING_INBOUND, {"conv": conversation_id})]
 
     def pending_conversations(self, received_before: datetime | None = None) -> list[int]:
         """Conversations with inbound messages not yet handled (recovery after a crash).
@@ -274,9 +280,11 @@ class Engine:
         self._dispatch(ctx, turn)
         self._write(ctx)
         # all of the message's changes in one UPDATE, committed with the replies
-        s.connection().execute(FINISH_INBOUND, {"p_id": msg.id, "p_intent": turn.intent,
-                                                "p_language": conv.language, "p_at": ctx.now,
-                                                "p_status": "processed"})
+        finished = s.connection().execute(FINISH_INBOUND, {
+            "p_id": msg.id, "p_intent": turn.intent, "p_language": conv.language,
+            "p_at": ctx.now, "p_status": "processed"})
+        if finished.rowcount != 1:  # type: ignore[attr-defined]
+            raise AlreadyHandled(msg.id)
         return ctx.jobs
 
     def _queue(self, jobs: list[tuple[str, tuple[Any, ...]]]) -> None:
@@ -311,7 +319,8 @@ class Engine:
 
     def _fail(self, s: Session, message_id: int) -> None:
         msg = s.get(Message, message_id)
-        assert msg is not None
+        if msg is None or msg.processed_at is not None:  # handled after all, elsewhere
+            return
         ctx = self._context(s, msg)
         msg.processed_at, msg.status = ctx.now, "failed"
         ctx.say("error.generic")

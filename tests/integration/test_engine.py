@@ -4,6 +4,7 @@ import threading
 import time
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select, text
 
 from bot.messages import InboundMessage, Media
@@ -77,6 +78,27 @@ def test_a_reply_waits_for_the_renters_previous_send_then_goes_at_once(runtime, 
     finisher.join()
     assert [m.text.split("\n")[0][:12] for m in channels["whatsapp"].sent][-1] == "Ich helfe be"
     assert time.monotonic() - started < 1.0  # not left for the next delivery round
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)  # Redis locks expire;
+def test_a_message_another_worker_answered_meanwhile_gets_no_second_reply(runtime, demo,
+                                                                          channels, clock):
+    """Scaled out, a conversation's lock can expire under a slow turn (embedded: it cannot)."""
+    receipt = runtime.engine.receive(InboundMessage("whatsapp", ANNA, "hilfe", "SMtwice",
+                                                    tenant_slug="alpenrent"))
+    parse = runtime.services.nlu.parse
+
+    def parse_while_another_worker_finishes(text, today=None):  # type: ignore[no-untyped-def]
+        with runtime.db.transaction() as conn:  # the other worker, whose lock had expired
+            conn.execute(Message.__table__.update().where(Message.id == receipt.message_id)
+                         .values(processed_at=clock.now(), status="processed"))
+        return parse(text, today)
+
+    runtime.services.nlu.parse = parse_while_another_worker_finishes
+    runtime.answer(receipt.conversation_id)
+    assert channels["whatsapp"].sent == []  # neither a second answer nor an apology
+    with runtime.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(OutboxItem)) == 0
 
 
 def test_killed_between_commit_and_send_the_row_goes_out_once(runtime, config, services, demo,
