@@ -169,8 +169,17 @@ def _handler(server: Server, role: str) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that goes away with its kept-alive connection is no error here."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 def _serve(role: str, host: str = "127.0.0.1") -> Server:
-    httpd = ThreadingHTTPServer((host, 0), BaseHTTPRequestHandler)
+    httpd = _Server((host, 0), BaseHTTPRequestHandler)
     server = Server(httpd)
     httpd.RequestHandlerClass = _handler(server, role)
     threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02},
