@@ -86,6 +86,20 @@ def cpu_seconds(pids: set[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def web_rss_mb(serve_pid: int) -> float:
+    """The resident memory of the process that answers HTTP: Granian's worker under `serve`
+    (not the RQ worker and scheduler that `serve` starts beside it with Redis)."""
+    sizes = [0.0]
+    for pid in descendants([serve_pid]):
+        try:
+            args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            if b"worker" not in args and b"scheduler" not in args:
+                sizes.append(rss_mb(pid))
+        except OSError:  # gone meanwhile
+            continue
+    return max(sizes)
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -252,7 +266,7 @@ def main() -> None:
                          (cpu_seconds(servers) - servers_before) * per_message)
                 print(f"| {name:34} | {concurrency:7} | {len(lat):5} | {rate:7.1f} | "
                       f"{pct(lat, 0.5):7.1f} | {pct(lat, 0.99):7.1f} | {lost:4} | "
-                      f"{rss_mb(service.procs[0].pid):10.0f} | {spent[0]:10.2f} | "
+                      f"{web_rss_mb(service.procs[0].pid):10.0f} | {spent[0]:10.2f} | "
                       f"{spent[1]:12.2f} |", flush=True)
         finally:
             service.close()

@@ -7,13 +7,13 @@ import logging
 import os
 import signal
 import sys
-from typing import Any
 
 import click
 
 from bot.config import Config
 
 log = logging.getLogger("crms.cli")
+WEB_THREADS = 4  # requests handled at once by `serve` (webhooks answer in milliseconds)
 
 
 def _runtime():  # type: ignore[no-untyped-def]
@@ -35,42 +35,36 @@ def main() -> None:
 @click.option("--access-log/--no-access-log", default=False, show_default=True,
               help="log every HTTP request")
 def serve(port: int, host: str, access_log: bool) -> None:
-    """Web, worker and scheduler in one process (embedded when no Redis is set)."""
+    """Web, worker and scheduler (embedded when no Redis is set).
+
+    Granian serves HTTP: its Rust side parses requests and handles the sockets without the
+    GIL, and one process of it runs the app (`bot.wsgi:app`), whose threads are the embedded
+    worker and scheduler. With Redis, RQ workers and the scheduler run beside it.
+    """
     import subprocess
 
-    from werkzeug.serving import run_simple
-
-    from bot import create_app, runtime_of
+    from granian.constants import Interfaces
+    from granian.log import LogLevels
+    from granian.server import Server
 
     if not os.environ.get("CRMS_PUBLIC_URL"):  # links in messages (and workers') point here
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         os.environ["CRMS_PUBLIC_URL"] = f"http://{shown}:{port}"
-    app = create_app()
-    runtime = runtime_of(app)
-    if not access_log:
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)
     children = []
-    if runtime.redis is None:
-        runtime.work.start_loops()
-        logging.getLogger("crms").warning("embedded mode: SQLite/one process, no Redis")
-    else:
+    if Config.from_env().redis_url:
         for part in ("worker", "scheduler"):
             children.append(subprocess.Popen([sys.executable, "-m", "bot.cli", part],
                                              preexec_fn=_die_with_parent))
-    signal.signal(signal.SIGTERM, _stop)  # stop like Ctrl-C, so the children stop too
+    server = Server("bot.wsgi:app", address=host, port=port, interface=Interfaces.WSGI,
+                    workers=1, blocking_threads=WEB_THREADS, websockets=False,
+                    log_access=access_log, log_level=LogLevels.info)
     try:
-        run_simple(host, port, app, threaded=True, use_reloader=False)
-    except KeyboardInterrupt:
-        pass
+        server.serve()  # until SIGTERM or Ctrl-C
     finally:
         for child in children:
             child.terminate()
         for child in children:
             child.wait(timeout=30)
-
-
-def _stop(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
 
 
 def _die_with_parent() -> None:

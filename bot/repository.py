@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 
 import phonenumbers
@@ -12,8 +13,9 @@ from bot import crypto
 from bot.models import Booking, Conversation, Customer, Tenant
 
 
+@functools.lru_cache(maxsize=4096)
 def normalise_phone(raw: str, region: str = "CH") -> str | None:
-    """E.164 form of a phone number, or None when it is not one."""
+    """E.164 form of a phone number, or None when it is not one (every webhook asks)."""
     raw = raw.removeprefix("whatsapp:").strip()
     try:
         number = phonenumbers.parse(raw, region)

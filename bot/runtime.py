@@ -69,13 +69,16 @@ class EmbeddedWork:
 
     def delivery_loop(self, idle: float = 1.0) -> None:
         """Send due outbox rows until stopped; wakes at once when new rows are written."""
-        for conv_id in self.runtime.engine.pending_conversations():
-            self.enqueue_conversation(conv_id)  # messages received before a crash
+        self._safe(self._resume)
         while not self.stop.is_set():
             self._safe(self.runtime.relay.run_once)
             if not self.wake.wait(idle):  # idle: a good moment to refresh the gauges
                 self._safe(self.runtime.relay.refresh_gauges)
             self.wake.clear()
+
+    def _resume(self) -> None:
+        for conv_id in self.runtime.engine.pending_conversations():
+            self.enqueue_conversation(conv_id)  # messages received before a crash
 
     def scheduler_loop(self, every: float = 20.0) -> None:
         """Fire due reminders until stopped."""

@@ -82,7 +82,8 @@ def test_a_reply_waits_for_the_renters_previous_send_then_goes_at_once(runtime, 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)  # Redis locks expire;
 def test_a_message_another_worker_answered_meanwhile_gets_no_second_reply(runtime, demo,
-                                                                          channels, clock):
+                                                                          channels, clock,
+                                                                          monkeypatch):
     """Scaled out, a conversation's lock can expire under a slow turn (embedded: it cannot)."""
     receipt = runtime.engine.receive(InboundMessage("whatsapp", ANNA, "hilfe", "SMtwice",
                                                     tenant_slug="alpenrent"))
@@ -94,7 +95,7 @@ def test_a_message_another_worker_answered_meanwhile_gets_no_second_reply(runtim
                          .values(processed_at=clock.now(), status="processed"))
         return parse(text, today)
 
-    runtime.services.nlu.parse = parse_while_another_worker_finishes
+    monkeypatch.setattr(runtime.services.nlu, "parse", parse_while_another_worker_finishes)
     runtime.answer(receipt.conversation_id)
     assert channels["whatsapp"].sent == []  # neither a second answer nor an apology
     with runtime.db.session() as s:

@@ -158,12 +158,15 @@ def test_serve_with_redis_stops_its_worker_and_scheduler(redis_client, tmp_path)
                                       text=True).stdout.split()
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                if len(children) == 2:
+                if len(children) == 3:
                     break
             except OSError:
                 pass
             time.sleep(0.1)
-        assert len(children) == 2  # the RQ worker and the scheduler
+        roles = sorted(Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[-2].decode()
+                       for pid in children)
+        # Granian's process that runs the web app (`serve --port N`), the scheduler, the worker
+        assert roles == [str(port), "scheduler", "worker"]
         serve.send_signal(signal.SIGTERM)
         serve.wait(timeout=30)
         for pid in children:
