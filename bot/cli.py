@@ -13,7 +13,7 @@ import click
 from bot.config import Config
 
 log = logging.getLogger("crms.cli")
-WEB_THREADS = 4  # requests handled at once by `serve` (webhooks answer in milliseconds)
+WEB_THREADS = 3  # requests handled at once by `serve` (webhooks answer in milliseconds)
 
 
 def _runtime():  # type: ignore[no-untyped-def]
