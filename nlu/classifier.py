@@ -41,6 +41,15 @@ def _features() -> FeatureUnion:
     ])
 
 
+@dataclass(frozen=True)
+class SparseRow:
+    """One message's non-zero features: what the heads need, without building a matrix."""
+
+    indices: np.ndarray
+    values: np.ndarray
+    width: int
+
+
 @dataclass
 class Head:
     """A multinomial logistic regression, applied with one sparse product and a softmax."""
@@ -59,8 +68,12 @@ class Head:
                    model.intercept_.astype(np.float32))
 
     def probabilities(self, row: Any) -> np.ndarray:
-        """Class probabilities of one feature row."""
-        scores = (np.asarray(row @ self.coef.T).ravel() + self.intercept) / self.temperature
+        """Class probabilities of one feature row (a `SparseRow`, or a sparse matrix row)."""
+        if isinstance(row, SparseRow):  # the weights of the row's columns only
+            raw = self.coef[:, row.indices] @ row.values
+        else:
+            raw = np.asarray(row @ self.coef.T).ravel()
+        scores = (raw + self.intercept) / self.temperature
         scores = np.exp(scores - scores.max())
         return scores / scores.sum()  # type: ignore[no-any-return]
 
@@ -76,12 +89,18 @@ class Models:
     version: int = MODEL_VERSION
 
     def vector(self, text: str) -> Any:
+        """The feature row of a message as a sparse matrix (what `reference_vector` gives)."""
+        row = self.row(text)
+        return sparse.csr_matrix((row.values, row.indices, [0, len(row.indices)]),
+                                 shape=(1, row.width))
+
+    def row(self, text: str) -> SparseRow:
         """The feature row of a message (computed once, used by both heads).
 
         The same TF-IDF as the fitted vectorizers (sublinear tf, idf, l2 per block), computed
         from their vocabularies and weights: sklearn's transform costs more in input checks
-        than the features themselves for a single message. `reference_vector` is the slow
-        twin the tests compare it with.
+        than the features themselves for a single message, and so does building a sparse
+        matrix. `reference_vector` is the slow twin the tests compare it with.
         """
         document = normalise(text)
         indices: list[int] = []
@@ -98,8 +117,8 @@ class Models:
             indices.extend(offset + i for i in counts)
             values.extend(v / norm for v in block)
             offset += width
-        return sparse.csr_matrix((np.asarray(values, dtype=np.float32), indices, [0, len(indices)]),
-                                 shape=(1, offset))
+        return SparseRow(np.asarray(indices, dtype=np.int64),
+                         np.asarray(values, dtype=np.float32), offset)
 
     def _blocks(self) -> list[tuple[Any, dict[str, int], list[float], int]]:
         blocks = self.__dict__.get("_blocks_cache")
@@ -128,14 +147,14 @@ class Models:
 
     def intent(self, text: str, row: Any = None) -> tuple[str, float, list[tuple[str, float]]]:
         """Best intent, its probability, and the top three."""
-        probs = self.intents.probabilities(self.vector(text) if row is None else row)
+        probs = self.intents.probabilities(self.row(text) if row is None else row)
         order = np.argsort(-probs)[:3]
         ranked = [(self.intents.classes[i], float(probs[i])) for i in order]
         return ranked[0][0], ranked[0][1], ranked
 
     def language(self, text: str, row: Any = None) -> tuple[str, float]:
         """Most likely language and its probability."""
-        probs = self.languages.probabilities(self.vector(text) if row is None else row)
+        probs = self.languages.probabilities(self.row(text) if row is None else row)
         best = int(probs.argmax())
         return self.languages.classes[best], float(probs[best])
 

@@ -44,6 +44,12 @@ WEEKDAYS = [
     ("sonntag", "sunday", "dimanche", "domenica", "sunntig"),
 ]
 
+# One pattern per offset and per weekday, built once (a message is tried against all of them).
+_RELATIVE_PATTERNS = [(offset, re.compile(
+    r"(?<![\w-])(?:" + "|".join(re.escape(w) for w in RELATIVE[offset]) + r")(?![\w-])"))
+    for offset in (2, 1, 0)]  # longest words first: übermorgen contains morgen
+_WEEKDAY_PATTERNS = [re.compile(r"\b(?:" + "|".join(names) + r")\b") for names in WEEKDAYS]
+
 
 def normalise_ref(digits: str) -> str:
     """The canonical booking reference, `CR-48213`."""
@@ -57,11 +63,11 @@ def find_date(text: str, today: date) -> date | None:
         parsed = _numeric_date(match, today)
         if parsed:
             return parsed
-    for offset in (2, 1, 0):  # longest words first: übermorgen contains morgen
-        if any(re.search(rf"(?<![\w-]){re.escape(w)}(?![\w-])", lowered) for w in RELATIVE[offset]):
+    for offset, pattern in _RELATIVE_PATTERNS:
+        if pattern.search(lowered):
             return today + timedelta(days=offset)
-    for index, names in enumerate(WEEKDAYS):
-        if any(re.search(rf"\b{name}\b", lowered) for name in names):
+    for index, pattern in enumerate(_WEEKDAY_PATTERNS):
+        if pattern.search(lowered):
             return today + timedelta(days=(index - today.weekday()) % 7 or 7)
     return None
 

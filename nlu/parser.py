@@ -128,7 +128,7 @@ class BuiltinParser:
         if not LATIN_LETTER.search(text) or not self.models.knows_a_word(text):
             # emoji only, digits, another script, or not one word the bot has seen: no guess
             return NluResult("nlu_fallback", 0.0, detect(text.lower())[0], entities)
-        row = self.models.vector(text)
+        row = self.models.row(text)
         language = self.language(text, row)
         intent, confidence, _ = self.models.intent(text, row)
         if intent == "greet":  # "Grüezi, wo isch mini Buechig?": the request matters more
