@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Protocol
 
@@ -54,9 +54,8 @@ class SystemClock:
 
     def now(self) -> datetime:
         """Aware UTC now plus the sandbox offset."""
-        from datetime import timedelta
-
-        return datetime.now(timezone.utc) + timedelta(seconds=self.offset_seconds)
+        now = datetime.now(timezone.utc)
+        return now + timedelta(seconds=self.offset_seconds) if self.offset_seconds else now
 
 
 class CodeGenerator(Protocol):
