@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from bot import crypto, metrics, staff
@@ -124,7 +124,9 @@ class Engine:
         if inbound.contact:
             payload["contact"] = True
         provider_id = inbound.provider_id or f"local-{uuid.uuid4().hex}"
-        for _ in range(2):  # a second try when another worker opened the conversation meanwhile
+        # Tried again when another worker opened the conversation meanwhile, or when the
+        # database had dropped the pooled connection (PostgreSQL restarted: no ping per use).
+        for attempt in range(3):
             opened = False
             try:
                 with self.db.transaction() as conn:
@@ -146,6 +148,11 @@ class Engine:
                 metrics.DUPLICATES.labels(inbound.channel).inc()
                 log.info("duplicate inbound %s on %s ignored", provider_id, inbound.channel)
                 return Receipt(None, conv_id, True)  # type: ignore[arg-type]
+            except DBAPIError as exc:
+                if exc.connection_invalidated and attempt < 2:
+                    log.warning("database connection dropped; recording the message again")
+                    continue
+                raise
             self._remember_conversation(tenant_id, inbound.channel, digest, conv_id)
             metrics.MESSAGES_IN.labels(inbound.channel).inc()
             return Receipt(message_id, conv_id, False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify, request
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -17,6 +18,15 @@ def register_error_handlers(app: Flask) -> None:
     def http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
         log.info("%s %s -> %s %s", request.method, request.path, exc.code, exc.description)
         return jsonify(error=exc.name, reason=exc.description), exc.code
+
+    @app.errorhandler(OperationalError)
+    def database_unavailable(exc: OperationalError):  # type: ignore[no-untyped-def]
+        log.error("database unavailable on %s %s: %s", request.method, request.path,
+                  type(exc.orig).__name__)
+        response = jsonify(error="Service Unavailable",
+                           reason="the database is unavailable; retry shortly")
+        response.headers["Retry-After"] = "5"
+        return response, 503
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):  # type: ignore[no-untyped-def]

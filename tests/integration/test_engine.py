@@ -102,6 +102,24 @@ def test_a_message_another_worker_answered_meanwhile_gets_no_second_reply(runtim
         assert s.scalar(select(func.count()).select_from(OutboxItem)) == 0
 
 
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_message_after_postgresql_dropped_the_connection_is_recorded(runtime, demo,
+                                                                       database_url):
+    """No ping per use: a pooled connection PostgreSQL dropped fails once and is replaced."""
+    from sqlalchemy import create_engine
+
+    runtime.db.engine.dispose()
+    with runtime.db.transaction() as conn:  # the pool's only connection
+        pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+    admin = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
+    with admin.begin() as conn:  # as a PostgreSQL restart would
+        assert conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+    admin.dispose()
+    receipt = runtime.engine.receive(InboundMessage("whatsapp", ANNA, "Grüezi", "SMafter",
+                                                    tenant_slug="alpenrent"))
+    assert receipt.message_id is not None and not receipt.duplicate
+
+
 def test_killed_between_commit_and_send_the_row_goes_out_once(runtime, config, services, demo,
                                                              channels):
     runtime.engine.handle(InboundMessage("whatsapp", ANNA, "Grüezi", "SM1",

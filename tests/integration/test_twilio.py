@@ -281,3 +281,14 @@ def test_template_send_carries_content_sid_and_variables(app, twilio):
     [sent] = twilio.messages
     assert sent.value("ContentSid") == "HX" + "a" * 32 and sent.value("Body") == ""
     assert json.loads(sent.value("ContentVariables")) == {"1": "VW Golf", "2": "Mittwoch"}
+
+
+def test_a_webhook_while_the_database_is_down_gets_503_to_retry(app):
+    from sqlalchemy import create_engine
+
+    runtime = app.extensions["crms"]
+    runtime.db.engine = create_engine("sqlite:////nonexistent-dir/crms.sqlite3")  # unreachable
+    response = signed_post(app.test_client(), "/webhooks/twilio", whatsapp("Grüezi"))
+    assert response.status_code == 503  # Twilio retries it; nothing was stored or answered
+    assert response.headers["Retry-After"] == "5"
+    assert "database is unavailable" in response.get_json()["reason"]
