@@ -1,4 +1,4 @@
-# Production image: gunicorn web, RQ worker, scheduler and Telegram poller share it.
+# Production image: Granian web, RQ worker, scheduler and Telegram poller share it.
 FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 OMP_THREAD_LIMIT=1
 RUN apt-get update \
@@ -16,5 +16,5 @@ RUN pip install --no-cache-dir -e . && useradd --system --home /app crms && mkdi
  && chown crms /app/var
 USER crms
 EXPOSE 8000
-CMD ["gunicorn", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4", \
-     "--access-logfile", "-", "bot.wsgi:app"]
+CMD ["granian", "--interface", "wsgi", "--host", "0.0.0.0", "--port", "8000", "--workers", "3", \
+     "--blocking-threads", "3", "--no-ws", "--access-log", "bot.wsgi:app"]

@@ -1,4 +1,4 @@
-"""WSGI entry point: `crms-bot serve` runs it under Granian; `gunicorn bot.wsgi:app` works too.
+"""WSGI entry point: `crms-bot serve` and `docker-compose.yml` run it under Granian.
 
 With Redis, RQ workers (`crms-bot worker`) and one `crms-bot scheduler` do the background
 work. Without Redis this process runs it on threads, so run a single web worker then.

@@ -22,7 +22,8 @@ def test_compose_has_the_production_services_and_ci_starts_the_same_backing_ones
     compose = yaml.safe_load(ROOT.joinpath("docker-compose.yml").read_text())
     services = compose["services"]
     assert {"web", "worker", "scheduler", "postgres", "redis"} <= set(services)
-    assert "gunicorn" in services["web"]["command"]
+    assert "granian --interface wsgi" in services["web"]["command"]  # what `serve` runs too
+    assert "bot.wsgi:app" in services["web"]["command"]
     assert services["worker"]["command"] == "crms-bot worker"
     assert services["rasa"]["profiles"] == ["rasa"]
     backing = {name for name, spec in services.items() if "image" in spec and "build" not in spec}
