@@ -83,8 +83,8 @@ def decrypt(token: bytes) -> bytes:
 def decrypt_text(token: bytes) -> str:
     """A short encrypted text (address, message body): the hot path reads the same ones again.
 
-    A Fernet token is never written twice, so a cached token always means the same text;
-    `forget` empties the cache when personal data is erased.
+    A sealed value (random nonce) or Fernet token is never written twice, so a cached one
+    always means the same text; `forget` empties the cache when personal data is erased.
     """
     return decrypt(token).decode()
 

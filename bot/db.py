@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
@@ -32,22 +33,18 @@ class Database:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A session in a transaction: commit on success, roll back on error."""
-        if self._turns is None:
-            with self.sessionmaker() as session, session.begin():
-                yield session
-            return
-        with self._turns, self.sessionmaker() as session, session.begin():
+        with self._turn(), self.sessionmaker() as session, session.begin():
             yield session
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """A Core connection in a transaction, no ORM session: the hot path's plain statements."""
-        if self._turns is None:
-            with self.engine.begin() as conn:
-                yield conn
-            return
-        with self._turns, self.engine.begin() as conn:
+        with self._turn(), self.engine.begin() as conn:
             yield conn
+
+    def _turn(self) -> AbstractContextManager[Any]:
+        """SQLite's in-process writer turn; nothing to wait for on PostgreSQL."""
+        return self._turns if self._turns is not None else nullcontext()
 
     def upgrade(self) -> None:
         """Run Alembic migrations up to head."""

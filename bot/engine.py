@@ -95,14 +95,14 @@ class Engine:
 
     def __init__(self, db: Database, services: Services,
                  after_commit: Callable[[], None] = lambda: None, *,
-                 run_job: Callable[..., None]) -> None:
+                 run_job: Callable[..., None], tenants: TenantCache | None = None) -> None:
         self.db = db
         self.services = services
         self.after_commit = after_commit
         self.run_job = run_job  # how flows' slow work (OCR) is queued: the runtime's workers
         self._tenant_ids: dict[str, tuple[float, int]] = {}
         self._conversation_ids: dict[tuple[int, str, str], int] = {}
-        self.tenants = TenantCache()
+        self.tenants = tenants or TenantCache()
 
     def handle(self, inbound: InboundMessage) -> Receipt:
         """Record the message and process its conversation now (tests, CLI, embedded jobs)."""
@@ -271,16 +271,19 @@ class Engine:
         with self.db.session() as s:
             return list(s.scalars(query.distinct()))
 
-    def _context(self, s: Session, msg: Inbound | Message) -> Context:
-        conv = s.get(Conversation, msg.conversation_id, with_for_update=self.db.is_postgres)
-        assert conv is not None
+    def _context(self, s: Session, conversation_id: int) -> Context | None:
+        """The conversation (row-locked on PostgreSQL) and its tenant, for a turn or an event."""
+        conv = s.get(Conversation, conversation_id, with_for_update=self.db.is_postgres)
+        if conv is None:
+            return None
         tenant = self.tenants.get(s, conv.tenant_id)
         assert tenant is not None
         return Context(session=s, tenant=tenant, conversation=conv, services=self.services,
                        now=self.services.clock.now())
 
     def _process(self, s: Session, msg: Inbound) -> list[tuple[str, tuple[Any, ...]]]:
-        ctx = self._context(s, msg)
+        ctx = self._context(s, msg.conversation_id)
+        assert ctx is not None  # a message's conversation is never deleted
         conv = ctx.conversation
         conv.last_inbound_at = msg.created_at
         turn = self._understand(ctx, msg)
@@ -311,13 +314,9 @@ class Engine:
         jobs: list[tuple[str, tuple[Any, ...]]] = []
         with self.services.locks.lock(f"conv:{conversation_id}"):
             with self.db.session() as s:
-                conv = s.get(Conversation, conversation_id, with_for_update=self.db.is_postgres)
-                if conv is None:
+                ctx = self._context(s, conversation_id)
+                if ctx is None:
                     return
-                tenant = s.get(Tenant, conv.tenant_id)
-                assert tenant is not None
-                ctx = Context(session=s, tenant=tenant, conversation=conv,
-                              services=self.services, now=self.services.clock.now())
                 getattr(BY_NAME[flow], f"on_event_{event}")(ctx, **data)
                 self._write(ctx)
                 jobs = ctx.jobs
@@ -328,7 +327,8 @@ class Engine:
         msg = s.get(Message, message_id)
         if msg is None or msg.processed_at is not None:  # handled after all, elsewhere
             return
-        ctx = self._context(s, msg)
+        ctx = self._context(s, msg.conversation_id)
+        assert ctx is not None
         msg.processed_at, msg.status = ctx.now, "failed"
         ctx.say("error.generic")
         ctx.notify_staff("staff.relay", text=msg.body or "-")

@@ -115,14 +115,15 @@ class OutboxRelay:
     """Sends due outbox rows through the channel adapters."""
 
     def __init__(self, db: Database, channels: dict[str, ChannelAdapter], breakers: Breakers,
-                 clock: Clock, worker_id: str | None = None, parallel: int = 8) -> None:
+                 clock: Clock, worker_id: str | None = None, parallel: int = 8,
+                 tenants: TenantCache | None = None) -> None:
         self.db = db
         self.channels = channels
         self.breakers = breakers
         self.clock = clock
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self._last_reclaim: datetime | None = None
-        self.tenants = TenantCache()
+        self.tenants = tenants or TenantCache()
         self.parallel = parallel
         self._executor: ThreadPoolExecutor | None = None
 

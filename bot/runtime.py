@@ -22,6 +22,7 @@ from bot.locks import RedisLocks
 from bot.outbox import Claim, OutboxRelay
 from bot.scheduler import ReminderScheduler
 from bot.services.ports import Services
+from bot.tenant_cache import TenantCache
 
 log = logging.getLogger(__name__)
 SEND_RETRY_PAUSES = (0.0, 0.01, 0.05, 0.25)  # seconds
@@ -208,10 +209,12 @@ class Runtime:
             warm_up()
 
     def __post_init__(self) -> None:
+        tenants = TenantCache()  # one copy of each tenant for turns and sends
         self.engine = Engine(self.db, self.services, after_commit=lambda: self.work.wake_outbox(),
-                             run_job=lambda name, *args: self.work.enqueue_job(name, *args))
+                             run_job=lambda name, *args: self.work.enqueue_job(name, *args),
+                             tenants=tenants)
         self.relay = OutboxRelay(self.db, self.services.channels, self.services.breakers,
-                                 self.services.clock)
+                                 self.services.clock, tenants=tenants)
         self.scheduler = ReminderScheduler(self.db, self.services.clock)
         self.work = QueuedWork(self) if self.redis is not None else EmbeddedWork(self)
 

@@ -67,13 +67,9 @@ class Head:
         return cls([str(k) for k in model.classes_], model.coef_.astype(np.float32),
                    model.intercept_.astype(np.float32))
 
-    def probabilities(self, row: Any) -> np.ndarray:
-        """Class probabilities of one feature row (a `SparseRow`, or a sparse matrix row)."""
-        if isinstance(row, SparseRow):  # the weights of the row's columns only
-            raw = self.coef[:, row.indices] @ row.values
-        else:
-            raw = np.asarray(row @ self.coef.T).ravel()
-        scores = (raw + self.intercept) / self.temperature
+    def probabilities(self, row: SparseRow) -> np.ndarray:
+        """Class probabilities of one feature row: the weights of its columns only."""
+        scores = (self.coef[:, row.indices] @ row.values + self.intercept) / self.temperature
         scores = np.exp(scores - scores.max())
         return scores / scores.sum()  # type: ignore[no-any-return]
 
