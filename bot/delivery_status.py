@@ -13,12 +13,6 @@ RANK = {"received": 0, "processed": 0, "queued": 1, "accepted": 1, "scheduled": 
 FAILED = frozenset({"undelivered", "failed"})
 
 
-def lower_than(status: str) -> list[str]:
-    """The statuses a message may move on from to reach `status`."""
-    rank = RANK.get(status, -1)
-    return [name for name, value in RANK.items() if value < rank]
-
-
 def advance(message: Message, status: str, error_code: str | None = None) -> bool:
     """Move a message's status forward only; returns whether it changed."""
     if RANK.get(status, -1) <= RANK.get(message.status, -1):

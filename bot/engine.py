@@ -21,9 +21,16 @@ from bot.i18n import ZURICH
 from bot.language import choose_language
 from bot.messages import FetchedMedia, InboundMessage, Media, Reply
 from bot.models import Conversation, Customer, Document, Message, Tenant
-from bot.outbox import INSERT_MESSAGE, MESSAGES, enqueue
+from bot.outbox import INSERT_MESSAGE, MESSAGES, Outbound
 from bot.rendering import Rendered, render
-from bot.repository import customers_by_phone, normalise_phone, tenant_by_number, tenant_by_slug
+from bot.repository import (
+    customer_ids_by_phones,
+    customers_by_id,
+    customers_by_phone,
+    normalise_phone,
+    tenant_by_number,
+    tenant_by_slug,
+)
 from bot.services.ports import Services
 from bot.sms import split_long
 from bot.tenant_cache import TenantCache
@@ -44,6 +51,7 @@ URGENT_IN_STAFF_MODE = frozenset({"report_problem"})
 URGENT_CONFIDENCE = 0.85
 TENANT_CACHE_SECONDS = 30.0
 CONVERSATION_CACHE_SIZE = 100_000
+KNOWN_RENTERS = "crms.known_renters"  # session.info: a batch's renters by phone, read at once
 
 # The statements every inbound message runs, built once: Core on the tables, values bound.
 CONVERSATIONS: Table = Conversation.__table__  # type: ignore[assignment]
@@ -52,10 +60,13 @@ FIND_CONVERSATION = select(CONVERSATIONS.c.id).where(
     CONVERSATIONS.c.tenant_id == bindparam("tenant_id"),
     CONVERSATIONS.c.channel == bindparam("channel"),
     CONVERSATIONS.c.address_hash == bindparam("digest"))
-PENDING_INBOUND = select(MESSAGES.c.id, MESSAGES.c.conversation_id, MESSAGES.c.body,
-                         MESSAGES.c.payload, MESSAGES.c.created_at).where(
-    MESSAGES.c.conversation_id == bindparam("conv"), MESSAGES.c.direction == "in",
-    MESSAGES.c.processed_at.is_(None)).order_by(MESSAGES.c.id)
+_UNHANDLED = select(MESSAGES.c.id, MESSAGES.c.conversation_id, MESSAGES.c.body,
+                    MESSAGES.c.payload, MESSAGES.c.created_at).where(
+    MESSAGES.c.direction == "in", MESSAGES.c.processed_at.is_(None))
+PENDING_INBOUND = _UNHANDLED.where(
+    MESSAGES.c.conversation_id == bindparam("conv")).order_by(MESSAGES.c.id)
+PENDING_INBOUND_OF_MANY = _UNHANDLED.where(  # a batch of conversations: one query
+    MESSAGES.c.conversation_id.in_(bindparam("convs", expanding=True))).order_by(MESSAGES.c.id)
 FINISH_INBOUND = MESSAGES.update().where(
     MESSAGES.c.id == bindparam("p_id"), MESSAGES.c.processed_at.is_(None)).values(
     intent=bindparam("p_intent"), language=bindparam("p_language"),
@@ -79,6 +90,16 @@ class Inbound:
     body: str | None
     payload: dict[str, Any] | None
     created_at: Any
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What `process_batch` did."""
+
+    handled: int  # messages
+    answered: set[int]  # conversations with a message handled
+    claims: list[Any]  # their replies, claimed for sending
+    left: list[int]  # conversations not handled here: answer them one by one
 
 
 @dataclass(frozen=True)
@@ -126,10 +147,12 @@ class Engine:
         provider_id = inbound.provider_id or f"local-{uuid.uuid4().hex}"
         # Tried again when another worker opened the conversation meanwhile, or when the
         # database had dropped the pooled connection (PostgreSQL restarted: no ping per use).
+        # Each statement commits by itself: a conversation opened for a message that turns
+        # out to be a duplicate is the renter's conversation all the same.
         for attempt in range(3):
             opened = False
             try:
-                with self.db.transaction() as conn:
+                with self.db.autocommit() as conn:
                     tenant_id, address, digest, conv_id = self._find_conversation(conn, inbound)
                     if conv_id is None:
                         opened = True
@@ -232,7 +255,10 @@ class Engine:
                                 break
                         message = pending.pop(0)
                         message_id = message.id
-                        jobs += self._process(s, message)
+                        out = Outbound()
+                        finished, turn_jobs = self._process(s, message, out)
+                        self._commit_turns(s.connection(), out, [finished])
+                        jobs += turn_jobs
                         if not pending and claim is not None:
                             claimed_now = claim(s)
                     if claimed is not None:  # committed: the rows are ours to send
@@ -253,6 +279,77 @@ class Engine:
             self.after_commit()
         return handled
 
+    def process_batch(self, conversation_ids: list[int],
+                      claim: Callable[[Session, list[int]], list[Any]] | None = None) -> Batch:
+        """Handle the unprocessed messages of several conversations in one transaction.
+
+        A drain job's batch: the conversations whose locks are free are locked together,
+        their messages read in one query, their replies written in two and their messages
+        marked handled in one, whatever the batch's size. `claim` runs before the commit, as
+        in `process_conversation`. The conversations another worker holds, and all of them
+        when a turn fails (each then gets the careful path: its own transaction, an apology
+        if it fails again), are returned in `left` for `process_conversation`.
+        """
+        keys = {f"conv:{conversation_id}": conversation_id for conversation_id in conversation_ids}
+        with self.services.locks.lock_free(list(keys)) as held:
+            mine = [conversation_id for key, conversation_id in keys.items() if key in held]
+            left = [conversation_id for key, conversation_id in keys.items() if key not in held]
+            if not mine:
+                return Batch(0, set(), [], left)
+            started = time.perf_counter()
+            try:
+                with self.db.session() as s:
+                    answered, jobs = self._turns(s, mine)
+                    claims = claim(s, mine) if claim is not None and answered else []
+            except Exception:  # noqa: BLE001 - nothing of the batch was committed
+                log.warning("a batch of %s conversations failed; answering them one by one",
+                            len(mine), exc_info=True)
+                return Batch(0, set(), [], mine + left)
+        self._queue(jobs)
+        handled = sum(answered.values())
+        for _ in range(handled):  # the batch's time, shared by its messages
+            metrics.HANDLING.observe((time.perf_counter() - started) / handled)
+        return Batch(handled, set(answered), claims, left)
+
+    def _turns(self, s: Session, conversation_ids: list[int]
+               ) -> tuple[dict[int, int], list[tuple[str, tuple[Any, ...]]]]:
+        """Every unprocessed message of these conversations, in order, in the session."""
+        # locked, and held here: the session keeps only objects something refers to
+        conversations = s.scalars(select(Conversation).where(
+            Conversation.id.in_(conversation_ids)).order_by(Conversation.id).with_for_update()).all()
+        pending = [Inbound(*row) for row in s.connection().execute(
+            PENDING_INBOUND_OF_MANY, {"convs": conversation_ids})]
+        s.info[KNOWN_RENTERS] = customer_ids_by_phones(s, [
+            (conv.tenant_id, conv.address) for conv in conversations if self._unlinked(conv)])
+        out, finished = Outbound(), []
+        answered: dict[int, int] = {}
+        jobs: list[tuple[str, tuple[Any, ...]]] = []
+        for message in pending:
+            done, turn_jobs = self._process(s, message, out, locked=True)
+            finished.append(done)
+            jobs += turn_jobs
+            answered[message.conversation_id] = answered.get(message.conversation_id, 0) + 1
+        self._commit_turns(s.connection(), out, finished)
+        del conversations
+        return answered, jobs
+
+    @staticmethod
+    def _commit_turns(conn: Connection, out: Outbound, finished: list[dict[str, Any]]) -> None:
+        """Write the turns' replies and mark their messages handled, before the commit.
+
+        A message another worker handled meanwhile (its lock had expired) undoes the turns.
+        """
+        out.write(conn)
+        if not finished:
+            return
+        if len(finished) > 1 and conn.dialect.supports_sane_multi_rowcount:
+            if conn.execute(FINISH_INBOUND, finished).rowcount != len(finished):
+                raise AlreadyHandled([f["p_id"] for f in finished])
+            return
+        for params in finished:
+            if conn.execute(FINISH_INBOUND, params).rowcount != 1:
+                raise AlreadyHandled(params["p_id"])
+
     @staticmethod
     def _pending(s: Session, conversation_id: int) -> list[Inbound]:
         """The conversation's unhandled inbound messages, oldest first, in one query."""
@@ -271,9 +368,13 @@ class Engine:
         with self.db.session() as s:
             return list(s.scalars(query.distinct()))
 
-    def _context(self, s: Session, conversation_id: int) -> Context | None:
-        """The conversation (row-locked on PostgreSQL) and its tenant, for a turn or an event."""
-        conv = s.get(Conversation, conversation_id, with_for_update=self.db.is_postgres)
+    def _context(self, s: Session, conversation_id: int, locked: bool = False) -> Context | None:
+        """The conversation (row-locked on PostgreSQL) and its tenant, for a turn or an event.
+
+        `locked`: the session locked and loaded it already (a batch).
+        """
+        conv = s.get(Conversation, conversation_id,
+                     with_for_update=self.db.is_postgres and not locked or None)
         if conv is None:
             return None
         tenant = self.tenants.get(s, conv.tenant_id)
@@ -281,21 +382,22 @@ class Engine:
         return Context(session=s, tenant=tenant, conversation=conv, services=self.services,
                        now=self.services.clock.now())
 
-    def _process(self, s: Session, msg: Inbound) -> list[tuple[str, tuple[Any, ...]]]:
-        ctx = self._context(s, msg.conversation_id)
+    def _process(self, s: Session, msg: Inbound, out: Outbound, locked: bool = False
+                 ) -> tuple[dict[str, Any], list[tuple[str, tuple[Any, ...]]]]:
+        """One message's turn.
+
+        Returns how to mark the message handled (with the replies, in `_commit_turns`) and
+        the slow work to queue after the commit.
+        """
+        ctx = self._context(s, msg.conversation_id, locked)
         assert ctx is not None  # a message's conversation is never deleted
         conv = ctx.conversation
         conv.last_inbound_at = msg.created_at
         turn = self._understand(ctx, msg)
         self._dispatch(ctx, turn)
-        self._write(ctx)
-        # all of the message's changes in one UPDATE, committed with the replies
-        finished = s.connection().execute(FINISH_INBOUND, {
-            "p_id": msg.id, "p_intent": turn.intent, "p_language": conv.language,
-            "p_at": ctx.now, "p_status": "processed"})
-        if finished.rowcount != 1:  # type: ignore[attr-defined]
-            raise AlreadyHandled(msg.id)
-        return ctx.jobs
+        self._write(ctx, out)
+        return {"p_id": msg.id, "p_intent": turn.intent, "p_language": conv.language,
+                "p_at": ctx.now, "p_status": "processed"}, ctx.jobs
 
     def _queue(self, jobs: list[tuple[str, tuple[Any, ...]]]) -> None:
         """Hand the turn's slow work on; the turn itself is committed whatever happens here."""
@@ -382,14 +484,22 @@ class Engine:
         shown only after `identify`.
         """
         conv = ctx.conversation
-        if conv.customer_id is not None or conv.channel not in ("sms", "whatsapp") \
-                or (conv.data or {}).get("erased"):
+        if not Engine._unlinked(conv):
             return None
-        customers = customers_by_phone(ctx.session, ctx.tenant.id, conv.address)
+        known = ctx.session.info.get(KNOWN_RENTERS, {}).get((conv.tenant_id, conv.address))
+        with ctx.session.no_autoflush:  # the turn's changes are flushed once, at its end
+            customers = customers_by_phone(ctx.session, ctx.tenant.id, conv.address) \
+                if known is None else customers_by_id(ctx.session, known)  # asked for a batch
         if not customers:
             return None
         conv.customer_id = customers[0].id
         return customers[0]
+
+    @staticmethod
+    def _unlinked(conv: Conversation) -> bool:
+        """A phone conversation not linked to a renter yet (and not erased)."""
+        return conv.customer_id is None and conv.channel in ("sms", "whatsapp") \
+            and not (conv.data or {}).get("erased")
 
     @staticmethod
     def _special_input(msg: Inbound, text: str) -> str | None:
@@ -453,14 +563,19 @@ class Engine:
                 return
         flow.start(ctx, turn)
 
-    def _write(self, ctx: Context) -> None:
+    def _write(self, ctx: Context, out: Outbound | None = None) -> None:
+        """The turn's replies into `out` (written by the caller), else into the session now."""
         conv, tenant = ctx.conversation, ctx.tenant
+        now = out is None
+        out = out or Outbound()
         for reply in ctx.replies:
-            self._write_reply(ctx, reply)
+            self._write_reply(ctx, reply, out)
+        if now:
+            out.write(ctx.session.connection())
         for note in ctx.staff_notes:
             staff.post(ctx.session, tenant, conv, ctx.now, note.key, **note.params)
 
-    def _write_reply(self, ctx: Context, reply: Reply) -> None:
+    def _write_reply(self, ctx: Context, reply: Reply, out: Outbound) -> None:
         channel = reply.channel or ctx.conversation.channel
         rendered = render(reply, reply.language or ctx.language, channel)
         texts = split_long(rendered.text) if channel == "sms" else [rendered.text]
@@ -468,9 +583,10 @@ class Engine:
             last = index == len(texts) - 1
             self._write_part(ctx, reply, channel, Rendered(
                 text, rendered.buttons if last else (), rendered.menu if last else {},
-                rendered.location if last else None))
+                rendered.location if last else None), out)
 
-    def _write_part(self, ctx: Context, reply: Reply, channel: str, rendered: Rendered) -> None:
+    def _write_part(self, ctx: Context, reply: Reply, channel: str, rendered: Rendered,
+                    out: Outbound) -> None:
         conv = ctx.conversation
         payload: dict[str, Any] = {"text": rendered.text,
                                    "buttons": [[b.title, b.payload] for b in rendered.buttons],
@@ -484,7 +600,7 @@ class Engine:
             document = ctx.session.get(Document, reply.document_id)
             document_url = link(self.services.public_url, document) if document else None
         # Only the renter's own thread goes into the transcript (not codes sent elsewhere).
-        enqueue(ctx.session, tenant_id=ctx.tenant.id, conversation_id=conv.id, channel=channel,
+        out.add(tenant_id=ctx.tenant.id, conversation_id=conv.id, channel=channel,
                 address=reply.address or conv.address, payload=payload, now=ctx.now,
                 language=reply.language or ctx.language, transcript=reply.address is None,
                 document_url=document_url)

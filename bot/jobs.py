@@ -43,12 +43,7 @@ def drain_inbound(batch: int = 32, budget_seconds: float = 20.0) -> int:
         conversation_ids = work.take_inbound(batch)
         if not conversation_ids:
             return handled
-        for conversation_id in conversation_ids:
-            try:
-                handled += rt.answer(conversation_id)
-            except Exception:  # noqa: BLE001 - the next conversation is not held up
-                # its messages stay unprocessed: the scheduler queues it again (recover_inbound)
-                logging.getLogger(__name__).exception("conversation %s failed", conversation_id)
+        handled += rt.answer_batch(conversation_ids)
         if time.monotonic() - started > budget_seconds:
             work.queue_drain()
             return handled

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
@@ -25,6 +26,13 @@ class Locks(Protocol):
         """A context manager holding the named lock."""
         ...
 
+    def lock_free(self, keys: list[str]) -> Any:
+        """A context manager holding those of the named locks that are free now (no waiting).
+
+        It yields the keys it holds; the others are held elsewhere.
+        """
+        ...
+
 
 class InProcessLocks:
     """Locks for the embedded mode (one process, threads)."""
@@ -45,13 +53,36 @@ class InProcessLocks:
         finally:
             lk.release()
 
+    @contextmanager
+    def lock_free(self, keys: list[str]) -> Iterator[set[str]]:
+        """Hold those of the named locks that are free now."""
+        held: list[threading.Lock] = []
+        names = set()
+        with self._guard:
+            for key in dict.fromkeys(keys):
+                lk = self._locks.setdefault(key, threading.Lock())
+                if lk.acquire(blocking=False):
+                    held.append(lk)
+                    names.add(key)
+        try:
+            yield names
+        finally:
+            for lk in held:
+                lk.release()
+
 
 class RedisLocks:
     """Locks shared by every web process and worker through Redis."""
 
+    # redis-py's Lock token check, for many keys in one round trip
+    RELEASE_MANY = ("local n = 0 for i, key in ipairs(KEYS) do "
+                    "if redis.call('get', key) == ARGV[1] then "
+                    "n = n + redis.call('del', key) end end return n")
+
     def __init__(self, client: Any, hold_seconds: float = 120.0) -> None:
         self._client = client
         self._hold = hold_seconds
+        self._release_many = client.register_script(self.RELEASE_MANY)
 
     @contextmanager
     def lock(self, key: str, timeout: float = 30.0) -> Iterator[None]:
@@ -66,6 +97,28 @@ class RedisLocks:
                 lk.release()
             except Exception:  # noqa: BLE001 - expired while held; nothing to release
                 pass
+
+    @contextmanager
+    def lock_free(self, keys: list[str]) -> Iterator[set[str]]:
+        """Hold those of the named locks that are free now.
+
+        One round trip takes them all, one gives them back; the keys are those `lock` uses,
+        so the two exclude each other.
+        """
+        names = [f"crms:lock:{key}" for key in dict.fromkeys(keys)]
+        token = uuid.uuid4().hex.encode()
+        pipe = self._client.pipeline(transaction=False)
+        for name in names:
+            pipe.set(name, token, nx=True, px=int(self._hold * 1000))
+        taken = [name for name, ok in zip(names, pipe.execute(), strict=True) if ok]
+        try:
+            yield {name[len("crms:lock:"):] for name in taken}
+        finally:
+            if taken:
+                try:
+                    self._release_many(keys=taken, args=[token])
+                except Exception:  # noqa: BLE001 - they expire by themselves
+                    pass
 
 
 class Leadership:

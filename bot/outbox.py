@@ -24,7 +24,7 @@ from bot.channels.base import (
     TransientSendError,
 )
 from bot.db import Database
-from bot.delivery_status import advance, lower_than
+from bot.delivery_status import RANK, advance
 from bot.documents import read_token
 from bot.messages import Button, OutboundMessage
 from bot.models import Conversation, Customer, Document, Message, OutboxItem, Tenant
@@ -48,6 +48,7 @@ OUTBOX: Table = OutboxItem.__table__  # type: ignore[assignment]
 # than the rows themselves.
 INSERT_MESSAGE = MESSAGES.insert().returning(MESSAGES.c.id)
 INSERT_OUTBOX = OUTBOX.insert().returning(OUTBOX.c.id)
+INSERT_MESSAGES = MESSAGES.insert().returning(MESSAGES.c.id, sort_by_parameter_order=True)
 
 
 def enqueue(session: Session, *, tenant_id: int, conversation_id: int | None, channel: str,
@@ -58,22 +59,64 @@ def enqueue(session: Session, *, tenant_id: int, conversation_id: int | None, ch
     The transcript row is written when it is the renter's own thread, the outbox row always;
     a document goes as media, or as a link on SMS.
     """
+    message, row = outbound_rows(
+        tenant_id=tenant_id, conversation_id=conversation_id, channel=channel,
+        address=address, payload=payload, now=now, language=language, transcript=transcript,
+        document_url=document_url)
+    conn = session.connection()  # Core on the session's transaction: no unit of work needed
+    if message is not None:
+        row["message_id"] = conn.execute(INSERT_MESSAGE, message).scalar_one()
+    return conn.execute(INSERT_OUTBOX, row).scalar_one()  # type: ignore[no-any-return]
+
+
+def outbound_rows(*, tenant_id: int, conversation_id: int | None, channel: str, address: str,
+                  payload: dict[str, Any], now: datetime, language: str | None,
+                  transcript: bool, document_url: str | None
+                  ) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """The transcript message (or None) and the outbox row of one outbound message."""
     if document_url:
         if channel == "sms":
             payload = {**payload, "text": f"{payload.get('text', '')}\n{document_url}"}
         else:
             payload = {**payload, "media_urls": [document_url]}
-    message_id = None
-    conn = session.connection()  # Core on the session's transaction: no unit of work needed
+    message = None
     if transcript and conversation_id is not None:
-        message_id = conn.execute(INSERT_MESSAGE, {
-            "tenant_id": tenant_id, "conversation_id": conversation_id, "direction": "out",
-            "channel": channel, "body": payload.get("text", ""), "payload": payload,
-            "status": "queued", "language": language, "created_at": now}).scalar_one()
-    return conn.execute(INSERT_OUTBOX, {  # type: ignore[no-any-return]
-        "tenant_id": tenant_id, "conversation_id": conversation_id, "message_id": message_id,
+        message = {"tenant_id": tenant_id, "conversation_id": conversation_id,
+                   "direction": "out", "channel": channel, "body": payload.get("text", ""),
+                   "payload": payload, "status": "queued", "language": language,
+                   "created_at": now}
+    return message, {
+        "tenant_id": tenant_id, "conversation_id": conversation_id, "message_id": None,
         "channel": channel, "address": address, "payload": payload, "next_attempt_at": now,
-        "created_at": now}).scalar_one()
+        "created_at": now}
+
+
+class Outbound:
+    """The replies of one or more turns, written together just before they are committed.
+
+    Two multi-row INSERTs (transcript messages, then outbox rows) however many replies a
+    batch of turns wrote, instead of two statements a reply; rows keep the order they were
+    added in, so a renter's replies go out in order.
+    """
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[dict[str, Any] | None, dict[str, Any]]] = []
+
+    def add(self, **fields: Any) -> None:
+        """Queue one outbound message (the arguments of `enqueue`)."""
+        self.rows.append(outbound_rows(**fields))
+
+    def write(self, conn: Any) -> None:
+        """Insert what was added, in the caller's transaction."""
+        if not self.rows:
+            return
+        messages = [message for message, _ in self.rows if message is not None]
+        ids = iter(conn.execute(INSERT_MESSAGES, messages).scalars().all() if messages else ())
+        for message, row in self.rows:
+            if message is not None:
+                row["message_id"] = next(ids)
+        conn.execute(OUTBOX.insert(), [row for _, row in self.rows])
+        self.rows = []
 
 
 def documents_of(session: Session, row: Any,
@@ -147,21 +190,29 @@ class OutboxRelay:
             ).limit(1)).first() is not None
 
     def deliver(self, claims: list[Claim]) -> int:
-        """Send claimed rows: renters in parallel, each renter's messages in order."""
+        """Send claimed rows: renters in parallel, each renter's messages in order.
+
+        The rows sent are marked together once all are out: one transaction, not one a row.
+        """
         lanes: dict[tuple[int | None, str], list[Claim]] = {}
         for claim in claims:
             lanes.setdefault((claim.conversation_id, claim.channel), []).append(claim)
-        if len(lanes) <= 1 or self.parallel <= 1:
-            return sum(self._deliver_lane(claims) for claims in lanes.values())
-        # provider round trips overlap
-        return sum(self._pool().map(self._deliver_lane, lanes.values()))
+        sent: list[tuple[Claim, str, str]] = []
+        try:
+            if len(lanes) <= 1 or self.parallel <= 1:
+                return sum(self._deliver_lane(claims, sent) for claims in lanes.values())
+            # provider round trips overlap
+            return sum(self._pool().map(lambda lane: self._deliver_lane(lane, sent),
+                                        lanes.values()))
+        finally:
+            self._mark_all_sent(sent)
 
-    def _deliver_lane(self, claims: list[Claim]) -> int:
+    def _deliver_lane(self, claims: list[Claim], sent: list[tuple[Claim, str, str]]) -> int:
         """One renter's claimed rows in order; at the first failure the rest go back unsent."""
-        for sent, claim in enumerate(claims):
-            if not self._send_claimed(claim):
-                self._release([c.row_id for c in claims[sent + 1:]])
-                return sent
+        for count, claim in enumerate(claims):
+            if not self._send_claimed(claim, sent):
+                self._release([c.row_id for c in claims[count + 1:]])
+                return count
         return len(claims)
 
     def _pool(self) -> ThreadPoolExecutor:
@@ -170,28 +221,32 @@ class OutboxRelay:
         return self._executor
 
     def claim_due(self, s: Session, now: datetime, limit: int = 100,
-                  conversation_id: int | None = None) -> list[Claim]:
+                  conversation_id: int | None = None,
+                  conversation_ids: list[int] | None = None) -> list[Claim]:
         """Claim up to `limit` due rows in the caller's transaction, oldest first.
 
         One UPDATE over the due rows: of two workers each row goes to exactly one (on
         PostgreSQL the inner select skips rows another worker holds locked). A turn claims its
         own replies this way before it commits, so they go out without another transaction.
         """
-        statement = self._claim_statements[conversation_id is not None]
-        params = {"now": now, "limit": limit, "worker": self.worker_id, "conv": conversation_id}
+        mode = "many" if conversation_ids is not None else \
+            "one" if conversation_id is not None else "all"
+        statement = self._claim_statements[mode]
+        params = {"now": now, "limit": limit, "worker": self.worker_id, "conv": conversation_id,
+                  "convs": conversation_ids}
         rows = s.connection().execute(statement, params).all()
         return [self._claimed(s, row, now) for row in sorted(rows, key=lambda r: r.id)]
 
     @cached_property
-    def _claim_statements(self) -> dict[bool, Any]:
-        """The claim UPDATE, built once (with and without a conversation); values are bound.
+    def _claim_statements(self) -> dict[str, Any]:
+        """The claim UPDATE, built once (all, one conversation, several); values are bound.
 
         Core statements on the table: the ORM's bulk-update machinery cost more than the
         UPDATE itself on this path, which every reply takes.
         """
         statements = {}
         o = OUTBOX.c
-        for one_conversation in (False, True):
+        for mode in ("all", "one", "many"):
             # A renter's messages go out in order: not while another of theirs is being
             # sent (by another worker, or a job answering the same conversation).
             sending = OUTBOX.alias("sending")
@@ -199,12 +254,14 @@ class OutboxRelay:
                                   sending.c.state == SENDING)
             due = select(o.id).where(o.state == PENDING, o.next_attempt_at <= bindparam("now"),
                                      ~busy)
-            if one_conversation:
+            if mode == "one":
                 due = due.where(o.conversation_id == bindparam("conv"))
+            elif mode == "many":
+                due = due.where(o.conversation_id.in_(bindparam("convs", expanding=True)))
             due = due.order_by(o.id).limit(bindparam("limit"))
             if self.db.is_postgres:
                 due = due.with_for_update(skip_locked=True)
-            statements[one_conversation] = OUTBOX.update().where(
+            statements[mode] = OUTBOX.update().where(
                 o.id.in_(due.scalar_subquery()), o.state == PENDING,
             ).values(state=SENDING, claimed_by=bindparam("worker"),
                      claimed_at=bindparam("now")).returning(
@@ -254,7 +311,9 @@ class OutboxRelay:
         claim = self._claim(row_id, now)
         return False if claim is None else self._send_claimed(claim)
 
-    def _send_claimed(self, claim: Claim) -> bool:
+    def _send_claimed(self, claim: Claim,
+                      sent: list[tuple[Claim, str, str]] | None = None) -> bool:
+        """Send one claimed row; marked sent now, or added to `sent` for the caller to mark."""
         row_id, channel, message = claim.row_id, claim.channel, claim.message
         if message is None:  # WhatsApp outside the window without a template
             return self._reroute_to_sms(row_id, "outside the 24-hour window, no template")
@@ -288,7 +347,10 @@ class OutboxRelay:
             metrics.SMS_SEGMENTS.labels(encoding).inc(parts)
         if result.thread_id is not None and result.thread_id != message.thread_id:
             self._remember_topic(claim.conversation_id, result.thread_id)
-        return self._mark_sent(claim, result.provider_message_id, result.status)
+        if sent is None:
+            return self._mark_sent(claim, result.provider_message_id, result.status)
+        sent.append((claim, result.provider_message_id, result.status))
+        return True
 
     def _staff_topic(self, conversation_id: int) -> int | None:
         """The renter's topic in the staff group, read at send time (an earlier row made it)."""
@@ -391,39 +453,61 @@ class OutboxRelay:
                           .values(opted_out=True))
 
     def _mark_sent(self, claim: Claim, provider_id: str, status: str) -> bool:
-        """The hot path in plain UPDATEs; a status callback that came first is kept."""
-        row, message_update = self._mark_statements[claim.sensitive]
-        with self.db.transaction() as conn:
-            conn.execute(row, {"p_row": claim.row_id, "p_sent": self.clock.now(),
-                               "p_provider": provider_id})
-            if claim.message_id is not None:
-                conn.execute(message_update, {"p_message": claim.message_id,
-                                              "p_provider": provider_id, "p_status": status,
-                                              "p_lower": lower_than(status)})
-            if claim.echo and claim.message_id is not None:  # a staff reply: shown as delivered
-                from bot.staff import echo_status
-
-                with Session(bind=conn) as s:
-                    message = s.get(Message, claim.message_id)
-                    if message is not None:
-                        echo_status(s, message, status, self.clock.now())
-                        s.flush()
+        self._mark_all_sent([(claim, provider_id, status)])
         return True
 
+    def _mark_all_sent(self, sent: list[tuple[Claim, str, str]]) -> None:
+        """Mark sent rows and their transcript messages, in one transaction.
+
+        One statement a kind however many rows; a status callback that came first is kept.
+        """
+        if not sent:
+            return
+        now = self.clock.now()
+        rows: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
+        messages = []
+        for claim, provider_id, status in sent:
+            rows[claim.sensitive].append({"p_row": claim.row_id, "p_sent": now,
+                                          "p_provider": provider_id})
+            if claim.message_id is not None:
+                messages.append({"p_message": claim.message_id, "p_provider": provider_id,
+                                 "p_status": status, "p_rank": RANK.get(status, -1)})
+        row_update, message_update = self._mark_statements
+        with self.db.transaction() as conn:
+            for sensitive, params in rows.items():
+                if params:
+                    conn.execute(row_update[sensitive], params)
+            if messages:
+                conn.execute(message_update, messages)
+            echoes = [claim for claim, _, _ in sent if claim.echo and claim.message_id]
+            if echoes:  # staff replies: shown as delivered in the staff topic
+                from bot.staff import echo_status
+
+                statuses = {claim.row_id: status for claim, _, status in sent}
+                with Session(bind=conn) as s:
+                    for claim in echoes:
+                        message = s.get(Message, claim.message_id)
+                        if message is not None:
+                            echo_status(s, message, statuses[claim.row_id], now)
+                    s.flush()
+
     @cached_property
-    def _mark_statements(self) -> dict[bool, tuple[Any, Any]]:
-        """The UPDATEs of a sent row and its transcript message, built once (Core)."""
+    def _mark_statements(self) -> tuple[dict[bool, Any], Any]:
+        """The UPDATEs of sent rows (one-time codes erased) and of their messages.
+
+        Built once (Core); executed with many rows' values at once.
+        """
         o, m = OUTBOX.c, MESSAGES.c
         sent = OUTBOX.update().where(o.id == bindparam("p_row")).values(
             state=SENT, sent_at=bindparam("p_sent"), last_error=None,
             provider_message_id=bindparam("p_provider"))
-        forward = case((m.status.in_(bindparam("p_lower", expanding=True)),
-                        bindparam("p_status")), else_=m.status)
+        rank = case(RANK, value=m.status, else_=len(RANK) * 10)  # unknown: never moved
+        forward = case((rank < bindparam("p_rank"), bindparam("p_status")), else_=m.status)
         message = MESSAGES.update().where(m.id == bindparam("p_message")).values(
             provider_message_id=bindparam("p_provider"), status=forward)
         # one-time codes do not stay in the outbox
         erased = sent.values(payload={"sensitive": True, "erased": True})
-        return {False: (sent, message), True: (erased, message)}
+        return {False: sent, True: erased}, message
 
     def _finish(self, row_id: int, *, error: str, permanent: bool = False,
                 code: str | None = None, retry_in: float | None = None, count: bool = True,

@@ -188,6 +188,30 @@ class Runtime:
             self._send_when_free(conversation_id)
         return handled
 
+    def answer_batch(self, conversation_ids: list[int]) -> int:
+        """`answer` for several conversations at once (a drain job's batch).
+
+        Their turns run in one transaction and their replies go out together; those the
+        batch left are answered one by one.
+        """
+        def claim_replies(s: Session, ids: list[int]) -> list[Claim]:
+            return self.relay.claim_due(s, self.services.clock.now(), conversation_ids=ids)
+
+        batch = self.engine.process_batch(conversation_ids, claim=claim_replies)
+        if batch.claims:
+            self.relay.deliver(batch.claims)
+        # the renter was busy (an earlier reply of theirs still being sent)
+        for conversation_id in batch.answered - {c.conversation_id for c in batch.claims}:
+            self._send_when_free(conversation_id)
+        handled = batch.handled
+        for conversation_id in batch.left:
+            try:
+                handled += self.answer(conversation_id)
+            except Exception:  # noqa: BLE001 - the next conversation is not held up
+                # its messages stay unprocessed: the scheduler queues it again (recover_inbound)
+                log.exception("conversation %s failed", conversation_id)
+        return handled
+
     def _send_when_free(self, conversation_id: int) -> None:
         """Send the conversation's due replies once its earlier message is out.
 

@@ -279,3 +279,96 @@ def test_personal_data_is_encrypted_at_rest(chat, runtime):
             "SELECT body, body, body FROM messages")) for v in row if v is not None)
     assert b"Anna" not in raw and b"41791234501" not in raw and b"1990-03-12" not in raw
     assert b"Buchung" not in raw
+
+
+BEN = "+41791234599"  # on no booking
+
+
+def _receive(runtime, sender, text, sid):  # type: ignore[no-untyped-def]
+    return runtime.engine.receive(InboundMessage("whatsapp", sender, text, sid,
+                                                 tenant_slug="alpenrent")).conversation_id
+
+
+def _replies(runtime, conversation_id):  # type: ignore[no-untyped-def]
+    with runtime.db.session() as s:
+        return [m.body for m in s.scalars(select(Message).where(
+            Message.conversation_id == conversation_id, Message.direction == "out")
+            .order_by(Message.id))]
+
+
+def test_a_batch_answers_every_renter_in_order_and_sends_the_replies(runtime, demo, channels):
+    """A drain job's batch: several renters' turns in one transaction, replies sent at once."""
+    anna = _receive(runtime, ANNA, "Grüezi", "SMb1")
+    assert _receive(runtime, ANNA, "wo ist meine Buchung?", "SMb2") == anna
+    ben = _receive(runtime, BEN, "wo ist meine Buchung?", "SMb3")
+    assert runtime.answer_batch([anna, ben, anna]) == 3
+    anna_says, ben_says = _replies(runtime, anna), _replies(runtime, ben)
+    assert anna_says[0].startswith("Grüezi!")
+    assert anna_says[1].startswith("Buchung CR-48213")  # known by her phone, read for the batch
+    assert len(ben_says) == 1 and ben_says[0].startswith("Um Ihre Buchung zu finden")  # who?
+    sent = [(m.address, m.text) for m in channels["whatsapp"].sent]
+    assert [text for address, text in sent if address == ANNA] == anna_says
+    assert [text for address, text in sent if address == BEN] == ben_says
+    with runtime.db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Message).where(
+            Message.direction == "in", Message.processed_at.is_(None))) == 0
+        assert {row.state for row in s.scalars(select(OutboxItem))} == {"sent"}
+        assert all(m.provider_message_id for m in s.scalars(select(Message).where(
+            Message.direction == "out")))
+
+
+def test_a_batch_leaves_a_renter_another_worker_holds(runtime, demo, channels):
+    anna = _receive(runtime, ANNA, "Grüezi", "SMh1")
+    ben = _receive(runtime, BEN, "Grüezi", "SMh2")
+    with runtime.services.locks.lock(f"conv:{anna}"):  # another worker is on Anna's turn
+        batch = runtime.engine.process_batch([anna, ben])
+    assert batch.left == [anna] and batch.answered == {ben} and batch.handled == 1
+    assert _replies(runtime, anna) == []
+    assert runtime.answer_batch([anna]) == 1  # her own job gets to it
+    assert _replies(runtime, anna)[0].startswith("Grüezi!")
+
+
+def test_a_turn_failing_in_a_batch_holds_up_no_other_renter(runtime, demo, channels,
+                                                            monkeypatch):
+    """Nothing of the failed batch is kept; each renter then gets the one-by-one path."""
+    parse = runtime.services.nlu.parse
+
+    def fails_on_boom(text, today=None):  # type: ignore[no-untyped-def]
+        if text == "boom":
+            raise RuntimeError("parser broke")
+        return parse(text, today)
+
+    monkeypatch.setattr(runtime.services.nlu, "parse", fails_on_boom)
+    anna = _receive(runtime, ANNA, "boom", "SMf1")
+    ben = _receive(runtime, BEN, "hilfe", "SMf2")
+    assert runtime.answer_batch([anna, ben]) == 2
+    assert _replies(runtime, ben)[0].startswith("Ich helfe bei")
+    anna_says = _replies(runtime, anna)
+    assert len(anna_says) == 1 and "Entschuldigung" in anna_says[0]  # an apology, once
+    with runtime.db.session() as s:
+        statuses = dict(s.execute(select(Message.conversation_id, Message.status).where(
+            Message.direction == "in")).all())
+    assert statuses == {anna: "failed", ben: "processed"}
+
+
+def test_a_status_callback_that_came_before_the_send_was_recorded_is_kept(runtime, demo,
+                                                                          channels):
+    """Replies are marked sent together after the sends; Twilio may have called back first."""
+    anna = _receive(runtime, ANNA, "Grüezi", "SMs1")
+    ben = _receive(runtime, BEN, "Grüezi", "SMs2")
+    original = runtime.relay._mark_all_sent
+
+    def delivered_first(sent):  # type: ignore[no-untyped-def]
+        with runtime.db.session() as s:  # the callback for Anna's reply won the race
+            for claim, _, _ in sent:
+                if s.get(OutboxItem, claim.row_id).address == ANNA:
+                    s.get(Message, claim.message_id).status = "delivered"
+        original(sent)
+
+    runtime.relay._mark_all_sent = delivered_first
+    runtime.answer_batch([anna, ben])
+    with runtime.db.session() as s:
+        status = dict(s.execute(select(Message.conversation_id, Message.status).where(
+            Message.direction == "out")).all())
+    assert status[anna] == "delivered"  # not moved back
+    assert status[ben] == "sent"  # moved on from queued

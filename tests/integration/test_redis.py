@@ -69,6 +69,23 @@ def test_redis_lock_excludes_across_clients(redis_client):
                 pass
 
 
+def test_a_batch_takes_the_free_locks_and_leaves_those_held_elsewhere(redis_client):
+    import redis
+
+    batch = RedisLocks(redis_client)
+    other = RedisLocks(redis.Redis.from_url(REDIS_URL))
+    with other.lock("conv:1"):
+        with batch.lock_free(["conv:1", "conv:2", "conv:3", "conv:2"]) as held:
+            assert held == {"conv:2", "conv:3"}
+            with pytest.raises(LockTimeout):  # held for the batch, against everyone
+                with other.lock("conv:2", timeout=0.1):
+                    pass
+        with batch.lock_free(["conv:1"]) as held:  # still the other's after the batch
+            assert held == set()
+    with other.lock("conv:2", timeout=0.1), other.lock("conv:3", timeout=0.1):
+        pass  # the batch gave its locks back
+
+
 def test_inbound_goes_through_the_rq_queue(redis_client, config, services, demo):
     from rq import SimpleWorker
 

@@ -119,3 +119,14 @@ def test_personal_data_is_sealed_tamper_evident_and_old_fernet_values_still_read
             crypto.decrypt(sealed)
     finally:
         crypto.configure(TEST_KEY)
+
+
+def test_in_process_batch_locks_take_only_the_free_ones():
+    locks = InProcessLocks()
+    with locks.lock("conv:1"):
+        with locks.lock_free(["conv:1", "conv:2"]) as held:
+            assert held == {"conv:2"}
+            with locks.lock_free(["conv:2"]) as again:
+                assert again == set()
+    with locks.lock_free(["conv:1", "conv:2"]) as held:
+        assert held == {"conv:1", "conv:2"}
