@@ -43,13 +43,27 @@ class Server:
     media: dict[str, tuple[str, bytes]] = field(default_factory=dict)
     media_404s: int = 0
     cdn: "Server | None" = None
-    arrived: threading.Condition = field(default_factory=threading.Condition)
+    lock: threading.Lock = field(default_factory=threading.Lock)
     sent_to: dict[str, int] = field(default_factory=dict)
+    waiting: dict[str, threading.Condition] = field(default_factory=dict)
 
     def wait_for_reply(self, to: str, count: int, timeout: float) -> bool:
-        """Block until `count` messages went to `to` (benchmarks)."""
-        with self.arrived:
-            return self.arrived.wait_for(lambda: self.sent_to.get(to, 0) >= count, timeout)
+        """Block until `count` messages went to `to` (benchmarks).
+
+        Each recipient has its condition: a message wakes the one renter waiting for it,
+        not every renter of the benchmark.
+        """
+        with self.lock:
+            arrived = self.waiting.setdefault(to, threading.Condition(self.lock))
+            return arrived.wait_for(lambda: self.sent_to.get(to, 0) >= count, timeout)
+
+    def count_sent(self, to: str) -> None:
+        """A message went to `to`: wake whoever waits for it."""
+        with self.lock:
+            self.sent_to[to] = self.sent_to.get(to, 0) + 1
+            arrived = self.waiting.get(to)
+            if arrived is not None:
+                arrived.notify_all()
 
     @property
     def url(self) -> str:
@@ -131,10 +145,7 @@ def _handler(server: Server, role: str) -> type[BaseHTTPRequestHandler]:
                 status, body = server.script.pop(0)
                 return self._json(status, body)
             self._json(201, _message_resource(record.form))
-            with server.arrived:
-                to = record.value("To")
-                server.sent_to[to] = server.sent_to.get(to, 0) + 1
-                server.arrived.notify_all()
+            server.count_sent(record.value("To"))
             return None
 
         def do_GET(self) -> None:  # noqa: N802
