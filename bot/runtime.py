@@ -6,6 +6,7 @@ import functools
 import logging
 import threading
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -31,15 +32,43 @@ SEND_RETRY_PAUSES = (0.0, 0.01, 0.05, 0.25)  # seconds
 class EmbeddedWork:
     """Runs jobs on threads of this process (no Redis): same code paths as the RQ jobs."""
 
+    DRAINERS = 2  # threads answering queued conversations; the others run jobs (OCR)
+    BATCH = 32
+
     def __init__(self, runtime: "Runtime") -> None:
         self.runtime = runtime
         self.pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="crms-job")
         self.wake = threading.Event()
         self.stop = threading.Event()
+        self._guard = threading.Lock()
+        self._inbound: deque[int] = deque()  # conversations with new messages, oldest first
+        self._drainers = 0
 
     def enqueue_conversation(self, conversation_id: int) -> None:
-        """Handle a conversation's new messages soon, off the request thread."""
-        self.pool.submit(self._safe, self.runtime.answer, conversation_id)
+        """Handle a conversation's new messages soon, off the request thread.
+
+        As the RQ workers do, the conversations waiting are answered in batches (one
+        transaction each) by a thread or two, so a busy minute costs fewer commits.
+        """
+        with self._guard:
+            self._inbound.append(conversation_id)
+            if self._drainers >= self.DRAINERS:
+                return  # a drainer will take it
+            self._drainers += 1
+        try:
+            self.pool.submit(self._drain)
+        except RuntimeError:  # the pool is shutting down: answer here rather than lose it
+            self._drain()
+
+    def _drain(self) -> None:
+        while True:
+            with self._guard:
+                batch = [self._inbound.popleft()
+                         for _ in range(min(self.BATCH, len(self._inbound)))]
+                if not batch:
+                    self._drainers -= 1
+                    return
+            self._safe(self.runtime.answer_batch, list(dict.fromkeys(batch)))
 
     def wake_outbox(self) -> None:
         """Tell the delivery loop there is something to send."""
@@ -194,6 +223,9 @@ class Runtime:
         Their turns run in one transaction and their replies go out together; those the
         batch left are answered one by one.
         """
+        if len(conversation_ids) == 1:  # the one-conversation path costs less
+            return self.answer(conversation_ids[0])
+
         def claim_replies(s: Session, ids: list[int]) -> list[Claim]:
             return self.relay.claim_due(s, self.services.clock.now(), conversation_ids=ids)
 

@@ -372,3 +372,29 @@ def test_a_status_callback_that_came_before_the_send_was_recorded_is_kept(runtim
             Message.direction == "out")).all())
     assert status[anna] == "delivered"  # not moved back
     assert status[ben] == "sent"  # moved on from queued
+
+
+def test_embedded_work_answers_the_renters_waiting_together(runtime, demo, channels):
+    """Without Redis, conversations queued while a batch runs are answered in the next one."""
+    renters = [f"+4179123460{i}" for i in range(6)]
+    ids = [_receive(runtime, number, "hilfe", f"SMe{i}") for i, number in enumerate(renters)]
+    batches, answer_batch = [], runtime.answer_batch
+    started, go_on = threading.Event(), threading.Event()
+
+    def recorded(batch):  # type: ignore[no-untyped-def]
+        batches.append(list(batch))
+        started.set()
+        go_on.wait(5)  # the first batch is busy while the others arrive
+        return answer_batch(batch)
+
+    runtime.answer_batch = recorded
+    runtime.work.DRAINERS = 1  # one thread drains: the rest must wait for its next batch
+    runtime.work.enqueue_conversation(ids[0])
+    assert started.wait(5)
+    for conversation_id in ids[1:]:
+        runtime.work.enqueue_conversation(conversation_id)
+    go_on.set()
+    runtime.work.pool.shutdown(wait=True)
+    assert batches == [ids[:1], ids[1:]]  # each renter once; those waiting together
+    assert sorted(m.address for m in channels["whatsapp"].sent) == sorted(renters)
+    assert all(m.text.startswith("Ich helfe bei") for m in channels["whatsapp"].sent)
