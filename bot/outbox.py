@@ -9,7 +9,7 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 from sqlalchemy import Table, bindparam, case, exists, func, select, update
@@ -193,19 +193,24 @@ class OutboxRelay:
         """Send claimed rows: renters in parallel, each renter's messages in order.
 
         The rows sent are marked together once all are out: one transaction, not one a row.
+        A reply written meanwhile for one of these renters (by another worker, which could
+        not claim it while theirs was being sent) is claimed in that transaction and sent next.
         """
-        lanes: dict[tuple[int | None, str], list[Claim]] = {}
-        for claim in claims:
-            lanes.setdefault((claim.conversation_id, claim.channel), []).append(claim)
-        sent: list[tuple[Claim, str, str]] = []
-        try:
-            if len(lanes) <= 1 or self.parallel <= 1:
-                return sum(self._deliver_lane(claims, sent) for claims in lanes.values())
-            # provider round trips overlap
-            return sum(self._pool().map(lambda lane: self._deliver_lane(lane, sent),
-                                        lanes.values()))
-        finally:
-            self._mark_all_sent(sent)
+        total = 0
+        while claims:
+            lanes: dict[tuple[int | None, str], list[Claim]] = {}
+            for claim in claims:
+                lanes.setdefault((claim.conversation_id, claim.channel), []).append(claim)
+            sent: list[tuple[Claim, str, str]] = []
+            try:
+                if len(lanes) <= 1 or self.parallel <= 1:
+                    total += sum(self._deliver_lane(lane, sent) for lane in lanes.values())
+                else:  # provider round trips overlap
+                    total += sum(self._pool().map(partial(self._deliver_lane, sent=sent),
+                                                  lanes.values()))
+            finally:
+                claims = self._mark_all_sent(sent, follow=True)
+        return total
 
     def _deliver_lane(self, claims: list[Claim], sent: list[tuple[Claim, str, str]]) -> int:
         """One renter's claimed rows in order; at the first failure the rest go back unsent."""
@@ -456,13 +461,16 @@ class OutboxRelay:
         self._mark_all_sent([(claim, provider_id, status)])
         return True
 
-    def _mark_all_sent(self, sent: list[tuple[Claim, str, str]]) -> None:
+    def _mark_all_sent(self, sent: list[tuple[Claim, str, str]],
+                       follow: bool = False) -> list[Claim]:
         """Mark sent rows and their transcript messages, in one transaction.
 
         One statement a kind however many rows; a status callback that came first is kept.
+        With `follow`, the rows now due for the same renters are claimed in the same
+        transaction and returned, for the caller to send.
         """
         if not sent:
-            return
+            return []
         now = self.clock.now()
         rows: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
         messages = []
@@ -480,16 +488,21 @@ class OutboxRelay:
             if messages:
                 conn.execute(message_update, messages)
             echoes = [claim for claim, _, _ in sent if claim.echo and claim.message_id]
-            if echoes:  # staff replies: shown as delivered in the staff topic
-                from bot.staff import echo_status
+            renters = list({c.conversation_id for c, _, _ in sent if c.conversation_id})
+            if not echoes and not (follow and renters):
+                return []
+            with Session(bind=conn) as s:
+                if echoes:  # staff replies: shown as delivered in the staff topic
+                    from bot.staff import echo_status
 
-                statuses = {claim.row_id: status for claim, _, status in sent}
-                with Session(bind=conn) as s:
+                    statuses = {claim.row_id: status for claim, _, status in sent}
                     for claim in echoes:
                         message = s.get(Message, claim.message_id)
                         if message is not None:
                             echo_status(s, message, statuses[claim.row_id], now)
                     s.flush()
+                return self.claim_due(s, now, conversation_ids=renters) if follow and renters \
+                    else []
 
     @cached_property
     def _mark_statements(self) -> tuple[dict[bool, Any], Any]:

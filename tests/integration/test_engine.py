@@ -358,12 +358,12 @@ def test_a_status_callback_that_came_before_the_send_was_recorded_is_kept(runtim
     ben = _receive(runtime, BEN, "Grüezi", "SMs2")
     original = runtime.relay._mark_all_sent
 
-    def delivered_first(sent):  # type: ignore[no-untyped-def]
+    def delivered_first(sent, **kwargs):  # type: ignore[no-untyped-def]
         with runtime.db.session() as s:  # the callback for Anna's reply won the race
             for claim, _, _ in sent:
                 if s.get(OutboxItem, claim.row_id).address == ANNA:
                     s.get(Message, claim.message_id).status = "delivered"
-        original(sent)
+        return original(sent, **kwargs)
 
     runtime.relay._mark_all_sent = delivered_first
     runtime.answer_batch([anna, ben])
@@ -398,3 +398,21 @@ def test_embedded_work_answers_the_renters_waiting_together(runtime, demo, chann
     assert batches == [ids[:1], ids[1:]]  # each renter once; those waiting together
     assert sorted(m.address for m in channels["whatsapp"].sent) == sorted(renters)
     assert all(m.text.startswith("Ich helfe bei") for m in channels["whatsapp"].sent)
+
+
+def test_a_reply_written_while_the_renters_previous_one_was_sent_follows_it(runtime, demo,
+                                                                            channels, clock):
+    """Another worker wrote it but could not claim it: the sending worker takes it along."""
+    first = _receive(runtime, ANNA, "Grüezi", "SMn1")
+    runtime.engine.process_conversation(first, notify=False)
+    with runtime.db.session() as s:  # this worker claims the first reply and starts sending
+        claims = runtime.relay.claim_due(s, clock.now(), conversation_id=first)
+    assert _receive(runtime, ANNA, "hilfe", "SMn2") == first
+    runtime.engine.process_conversation(first, notify=False)  # meanwhile: the second reply
+    with runtime.db.session() as s:  # which nobody can claim while the first is out
+        assert runtime.relay.claim_due(s, clock.now(), conversation_id=first) == []
+    assert runtime.relay.deliver(claims) == 2
+    texts = [m.text for m in channels["whatsapp"].sent]
+    assert texts[0].startswith("Grüezi!") and texts[1].startswith("Ich helfe bei")
+    with runtime.db.session() as s:
+        assert [row.state for row in s.scalars(select(OutboxItem))] == ["sent", "sent"]
