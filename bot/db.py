@@ -49,13 +49,14 @@ class Database:
 
         No BEGIN and COMMIT round trips around a single INSERT; a transaction on SQLite.
         """
-        if self._turns is not None:
+        if self.engine.dialect.name == "sqlite":
             with self.transaction() as conn:
                 yield conn
             return
         if self._autocommit is None or self._autocommit[0] is not self.engine:
-            self._autocommit = (self.engine,
-                                self.engine.execution_options(isolation_level="AUTOCOMMIT"))
+            # a pool of its own: no switching a pooled connection in and out of autocommit
+            self._autocommit = (self.engine, _make_engine(
+                self.engine.url.render_as_string(hide_password=False), autocommit=True))
         with self._autocommit[1].connect() as conn:
             yield conn
 
@@ -74,7 +75,7 @@ class Database:
         command.upgrade(cfg, "head")
 
 
-def _make_engine(url: str) -> Engine:
+def _make_engine(url: str, autocommit: bool = False) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -86,6 +87,9 @@ def _make_engine(url: str) -> Engine:
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     # No ping per checkout (a round trip per transaction on the hot path): a connection the
     # server dropped fails its statement once and the pool then replaces all of them.
+    if autocommit:  # the webhooks' single INSERTs
+        return create_engine(url, pool_recycle=1800, pool_size=4, max_overflow=12,
+                             isolation_level="AUTOCOMMIT")
     return create_engine(url, pool_recycle=1800, pool_size=10, max_overflow=20)
 
 

@@ -108,8 +108,7 @@ def test_a_message_after_postgresql_dropped_the_connection_is_recorded(runtime, 
     """No ping per use: a pooled connection PostgreSQL dropped fails once and is replaced."""
     from sqlalchemy import create_engine
 
-    runtime.db.engine.dispose()
-    with runtime.db.transaction() as conn:  # the pool's only connection
+    with runtime.db.autocommit() as conn:  # the only connection of the webhooks' pool
         pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
     admin = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
     with admin.begin() as conn:  # as a PostgreSQL restart would
