@@ -38,7 +38,7 @@ test: install
 bench: install
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.nlu
-	$(BIN)/python -m bench.webhook --messages 20
+	$(BIN)/python -m bench.webhook
 	$(BIN)/python -m bench.licence --images 40
 	$(BIN)/python -m bench.reminders --bookings 100000
 

@@ -9,7 +9,7 @@ spent per message: on this 2-core machine that, not waiting, bounds the rate.
 
 Each renter keeps its connection to the service alive, as the local Twilio keeps its own.
 
-    python -m bench.webhook [--messages 20] [--workers 3]
+    python -m bench.webhook [--messages 100] [--workers 2]
 """
 
 from __future__ import annotations
@@ -239,8 +239,8 @@ def pct(values: list[float], p: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--messages", type=int, default=20, help="messages per renter")
-    parser.add_argument("--workers", type=int, default=3, help="RQ workers in scaled-out mode")
+    parser.add_argument("--messages", type=int, default=100, help="messages per renter")
+    parser.add_argument("--workers", type=int, default=2, help="RQ workers in scaled-out mode")
     args = parser.parse_args()
     modes = [("embedded (SQLite)", {})]
     if os.environ.get("CRMS_BENCH_POSTGRES_URL") and os.environ.get("CRMS_BENCH_REDIS_URL"):
