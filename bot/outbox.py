@@ -208,8 +208,10 @@ class OutboxRelay:
                 else:  # provider round trips overlap
                     total += sum(self._pool().map(partial(self._deliver_lane, sent=sent),
                                                   lanes.values()))
-            finally:
-                claims = self._mark_all_sent(sent, follow=True)
+            except BaseException:
+                self._mark_all_sent(sent)  # what went out is recorded; nothing more is claimed
+                raise
+            claims = self._mark_all_sent(sent, follow=True)
         return total
 
     def _deliver_lane(self, claims: list[Claim], sent: list[tuple[Claim, str, str]]) -> int:

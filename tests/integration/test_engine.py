@@ -415,3 +415,30 @@ def test_a_reply_written_while_the_renters_previous_one_was_sent_follows_it(runt
     assert texts[0].startswith("Grüezi!") and texts[1].startswith("Ich helfe bei")
     with runtime.db.session() as s:
         assert [row.state for row in s.scalars(select(OutboxItem))] == ["sent", "sent"]
+
+
+def test_an_unexpected_send_error_leaves_the_next_reply_unclaimed(runtime, demo, channels,
+                                                                  clock, monkeypatch):
+    """Nothing is claimed on the way out of a failed send: no reply stuck as 'sending'."""
+    anna, ben = _receive(runtime, ANNA, "Grüezi", "SMx1"), _receive(runtime, BEN, "Grüezi", "SMx2")
+    for conversation_id in (anna, ben):
+        runtime.engine.process_conversation(conversation_id, notify=False)
+    with runtime.db.session() as s:  # this worker sends both renters' replies
+        claims = runtime.relay.claim_due(s, clock.now(), conversation_ids=[anna, ben])
+    _receive(runtime, ANNA, "hilfe", "SMx3")
+    runtime.engine.process_conversation(anna, notify=False)  # Anna's next, written meanwhile
+    send = channels["whatsapp"].send
+
+    def broken_for_ben(message):  # type: ignore[no-untyped-def]
+        if message.address == BEN:
+            raise RuntimeError("adapter bug")
+        return send(message)
+
+    monkeypatch.setattr(channels["whatsapp"], "send", broken_for_ben)
+    with pytest.raises(RuntimeError):
+        runtime.relay.deliver(claims)
+    with runtime.db.session() as s:
+        states = {(row.address, (row.payload or {}).get("text", "")[:5]): row.state
+                  for row in s.scalars(select(OutboxItem))}
+    assert states == {(ANNA, "Grüez"): "sent", (BEN, "Grüez"): "sending",  # left to its lease
+                      (ANNA, "Ich h"): "pending"}  # free for the next delivery round
