@@ -373,8 +373,8 @@ class Engine:
 
         `locked`: the session locked and loaded it already (a batch).
         """
-        conv = s.get(Conversation, conversation_id,
-                     with_for_update=self.db.is_postgres and not locked or None)
+        lock_row = self.db.is_postgres and not locked
+        conv = s.get(Conversation, conversation_id, with_for_update=True if lock_row else None)
         if conv is None:
             return None
         tenant = self.tenants.get(s, conv.tenant_id)
@@ -566,12 +566,11 @@ class Engine:
     def _write(self, ctx: Context, out: Outbound | None = None) -> None:
         """The turn's replies into `out` (written by the caller), else into the session now."""
         conv, tenant = ctx.conversation, ctx.tenant
-        now = out is None
-        out = out or Outbound()
+        replies = out if out is not None else Outbound()
         for reply in ctx.replies:
-            self._write_reply(ctx, reply, out)
-        if now:
-            out.write(ctx.session.connection())
+            self._write_reply(ctx, reply, replies)
+        if out is None:
+            replies.write(ctx.session.connection())
         for note in ctx.staff_notes:
             staff.post(ctx.session, tenant, conv, ctx.now, note.key, **note.params)
 

@@ -74,6 +74,8 @@ class InProcessLocks:
 class RedisLocks:
     """Locks shared by every web process and worker through Redis."""
 
+    PREFIX = "crms:lock:"  # one key space for `lock` and `lock_free`: they exclude each other
+
     # redis-py's Lock token check, for many keys in one round trip
     RELEASE_MANY = ("local n = 0 for i, key in ipairs(KEYS) do "
                     "if redis.call('get', key) == ARGV[1] then "
@@ -87,7 +89,7 @@ class RedisLocks:
     @contextmanager
     def lock(self, key: str, timeout: float = 30.0) -> Iterator[None]:
         """Hold the named lock; it expires by itself if the holder dies."""
-        lk = self._client.lock(f"crms:lock:{key}", timeout=self._hold, blocking_timeout=timeout)
+        lk = self._client.lock(self.PREFIX + key, timeout=self._hold, blocking_timeout=timeout)
         if not lk.acquire():
             raise LockTimeout(key)
         try:
@@ -102,17 +104,16 @@ class RedisLocks:
     def lock_free(self, keys: list[str]) -> Iterator[set[str]]:
         """Hold those of the named locks that are free now.
 
-        One round trip takes them all, one gives them back; the keys are those `lock` uses,
-        so the two exclude each other.
+        One round trip takes them all, one gives them back.
         """
-        names = [f"crms:lock:{key}" for key in dict.fromkeys(keys)]
+        names = [self.PREFIX + key for key in dict.fromkeys(keys)]
         token = uuid.uuid4().hex.encode()
         pipe = self._client.pipeline(transaction=False)
         for name in names:
             pipe.set(name, token, nx=True, px=int(self._hold * 1000))
         taken = [name for name, ok in zip(names, pipe.execute(), strict=True) if ok]
         try:
-            yield {name[len("crms:lock:"):] for name in taken}
+            yield {name.removeprefix(self.PREFIX) for name in taken}
         finally:
             if taken:
                 try:

@@ -211,10 +211,7 @@ class Runtime:
 
         handled = self.engine.process_conversation(conversation_id, notify=False,
                                                    claim=claim_replies, claimed=claims)
-        if claims:
-            self.relay.deliver(claims)
-        elif handled:  # an apology written after a failed turn, or the renter is busy
-            self._send_when_free(conversation_id)
+        self._send_replies(claims, {conversation_id} if handled else set())
         return handled
 
     def answer_batch(self, conversation_ids: list[int]) -> int:
@@ -230,11 +227,7 @@ class Runtime:
             return self.relay.claim_due(s, self.services.clock.now(), conversation_ids=ids)
 
         batch = self.engine.process_batch(conversation_ids, claim=claim_replies)
-        if batch.claims:
-            self.relay.deliver(batch.claims)
-        # the renter was busy (an earlier reply of theirs still being sent)
-        for conversation_id in batch.answered - {c.conversation_id for c in batch.claims}:
-            self._send_when_free(conversation_id)
+        self._send_replies(batch.claims, batch.answered)
         handled = batch.handled
         for conversation_id in batch.left:
             try:
@@ -243,6 +236,17 @@ class Runtime:
                 # its messages stay unprocessed: the scheduler queues it again (recover_inbound)
                 log.exception("conversation %s failed", conversation_id)
         return handled
+
+    def _send_replies(self, claims: list[Claim], answered: set[int]) -> None:
+        """Send what the turns claimed.
+
+        An answered conversation with nothing claimed (the renter busy, or an apology
+        written after a failed turn) is sent once the renter's previous reply is out.
+        """
+        if claims:
+            self.relay.deliver(claims)
+        for conversation_id in answered - {claim.conversation_id for claim in claims}:
+            self._send_when_free(conversation_id)
 
     def _send_when_free(self, conversation_id: int) -> None:
         """Send the conversation's due replies once its earlier message is out.
