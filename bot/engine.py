@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from bot import crypto, metrics, staff
-from bot.db import Database
+from bot.db import Database, among
 from bot.documents import link, store
 from bot.i18n import ZURICH
 from bot.language import choose_language
@@ -63,10 +63,16 @@ FIND_CONVERSATION = select(CONVERSATIONS.c.id).where(
 _UNHANDLED = select(MESSAGES.c.id, MESSAGES.c.conversation_id, MESSAGES.c.body,
                     MESSAGES.c.payload, MESSAGES.c.created_at).where(
     MESSAGES.c.direction == "in", MESSAGES.c.processed_at.is_(None))
+# A turn holds its conversation's row: FOR NO KEY UPDATE, which keeps other turns out but
+# lets the webhook insert the renter's next message meanwhile (its foreign key takes KEY
+# SHARE, which FOR UPDATE would make wait until the turn commits).
+TURN_LOCK: dict[str, Any] = {"key_share": True}
 PENDING_INBOUND = _UNHANDLED.where(
     MESSAGES.c.conversation_id == bindparam("conv")).order_by(MESSAGES.c.id)
 PENDING_INBOUND_OF_MANY = _UNHANDLED.where(  # a batch of conversations: one query
-    MESSAGES.c.conversation_id.in_(bindparam("convs", expanding=True))).order_by(MESSAGES.c.id)
+    among(MESSAGES.c.conversation_id, "convs")).order_by(MESSAGES.c.id)
+LOCK_CONVERSATIONS = select(Conversation).where(
+    among(CONVERSATIONS.c.id, "convs")).order_by(Conversation.id).with_for_update(**TURN_LOCK)
 FINISH_INBOUND = MESSAGES.update().where(
     MESSAGES.c.id == bindparam("p_id"), MESSAGES.c.processed_at.is_(None)).values(
     intent=bindparam("p_intent"), language=bindparam("p_language"),
@@ -315,8 +321,7 @@ class Engine:
                ) -> tuple[dict[int, int], list[tuple[str, tuple[Any, ...]]]]:
         """Every unprocessed message of these conversations, in order, in the session."""
         # locked, and held here: the session keeps only objects something refers to
-        conversations = s.scalars(select(Conversation).where(
-            Conversation.id.in_(conversation_ids)).order_by(Conversation.id).with_for_update()).all()
+        conversations = s.scalars(LOCK_CONVERSATIONS, {"convs": conversation_ids}).all()
         pending = [Inbound(*row) for row in s.connection().execute(
             PENDING_INBOUND_OF_MANY, {"convs": conversation_ids})]
         s.info[KNOWN_RENTERS] = customer_ids_by_phones(s, [
@@ -374,7 +379,7 @@ class Engine:
         `locked`: the session locked and loaded it already (a batch).
         """
         lock_row = self.db.is_postgres and not locked
-        conv = s.get(Conversation, conversation_id, with_for_update=True if lock_row else None)
+        conv = s.get(Conversation, conversation_id, with_for_update=TURN_LOCK if lock_row else None)
         if conv is None:
             return None
         tenant = self.tenants.get(s, conv.tenant_id)

@@ -23,7 +23,7 @@ from bot.channels.base import (
     PermanentSendError,
     TransientSendError,
 )
-from bot.db import Database
+from bot.db import Database, among
 from bot.delivery_status import RANK, advance
 from bot.documents import read_token
 from bot.messages import Button, OutboundMessage
@@ -264,7 +264,7 @@ class OutboxRelay:
             if mode == "one":
                 due = due.where(o.conversation_id == bindparam("conv"))
             elif mode == "many":
-                due = due.where(o.conversation_id.in_(bindparam("convs", expanding=True)))
+                due = due.where(among(o.conversation_id, "convs"))
             due = due.order_by(o.id).limit(bindparam("limit"))
             if self.db.is_postgres:
                 due = due.with_for_update(skip_locked=True)

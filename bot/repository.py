@@ -11,6 +11,7 @@ from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from bot import crypto
+from bot.db import among
 from bot.models import Booking, Conversation, Customer, Tenant
 
 
@@ -72,12 +73,9 @@ def customer_ids_by_phones(session: Session,
     found: dict[tuple[int, str], list[int]] = {pair: [] for pair in keys.values()}
     if not keys:
         return found
-    c = _CUSTOMERS.c
-    rows = session.connection().execute(
-        select(c.id, c.tenant_id, c.phone_hash).where(
-            c.tenant_id.in_({tenant_id for tenant_id, _ in keys}),
-            c.phone_hash.in_({digest for _, digest in keys}),
-            c.erased_at.is_(None)).order_by(c.id))
+    rows = session.connection().execute(_CUSTOMERS_BY_PHONES, {
+        "tenants": sorted({tenant_id for tenant_id, _ in keys}),
+        "digests": sorted({digest for _, digest in keys})})
     for customer_id, tenant_id, digest in rows:
         pair = keys.get((tenant_id, digest))
         if pair is not None:
@@ -86,6 +84,10 @@ def customer_ids_by_phones(session: Session,
 
 
 _CUSTOMERS: Table = Customer.__table__  # type: ignore[assignment]
+_CUSTOMERS_BY_PHONES = select(
+    _CUSTOMERS.c.id, _CUSTOMERS.c.tenant_id, _CUSTOMERS.c.phone_hash).where(
+    among(_CUSTOMERS.c.tenant_id, "tenants"), among(_CUSTOMERS.c.phone_hash, "digests"),
+    _CUSTOMERS.c.erased_at.is_(None)).order_by(_CUSTOMERS.c.id)
 _CUSTOMER_IDS_BY_PHONE = select(_CUSTOMERS.c.id).where(
     _CUSTOMERS.c.tenant_id == bindparam("tenant_id"),
     _CUSTOMERS.c.phone_hash == bindparam("digest"),

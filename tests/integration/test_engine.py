@@ -442,3 +442,50 @@ def test_an_unexpected_send_error_leaves_the_next_reply_unclaimed(runtime, demo,
                   for row in s.scalars(select(OutboxItem))}
     assert states == {(ANNA, "Grüez"): "sent", (BEN, "Grüez"): "sending",  # left to its lease
                       (ANNA, "Ich h"): "pending"}  # free for the next delivery round
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+@pytest.mark.parametrize("batch", [False, True])
+def test_a_renters_next_message_is_recorded_while_the_last_one_is_answered(runtime, demo,
+                                                                            monkeypatch, batch):
+    """The turn's row lock keeps other turns out, not the webhook (no wait for its commit)."""
+    anna = _receive(runtime, ANNA, "Grüezi", "SMn1")
+    ben = _receive(runtime, BEN, "Grüezi", "SMn0")
+    parse, recorded = runtime.services.nlu.parse, []
+
+    def parse_while_the_next_webhook_comes(text, today=None):  # type: ignore[no-untyped-def]
+        if not recorded:
+            webhook = threading.Thread(target=lambda: recorded.append(
+                _receive(runtime, ANNA, "wo ist meine Buchung?", "SMn2")))
+            webhook.start()
+            webhook.join(timeout=5)  # FOR UPDATE on the conversation would hold it to the commit
+            recorded.append(not webhook.is_alive())
+        return parse(text, today)
+
+    monkeypatch.setattr(runtime.services.nlu, "parse", parse_while_the_next_webhook_comes)
+    handled = runtime.answer_batch([anna, ben]) if batch else runtime.answer(anna)
+    assert recorded == [anna, True] and handled == (2 if batch else 1)
+    assert runtime.answer(anna) == 1  # the next drain answers it
+    assert [body[:8] for body in _replies(runtime, anna)] == ["Grüezi! ", "Buchung "]
+
+
+def test_a_list_bound_at_execution_matches_like_in_and_keeps_one_statement(runtime):
+    """`among`: IN on SQLite; one array parameter on PostgreSQL, whatever the list's length."""
+    from sqlalchemy import event
+
+    from bot.db import among
+    from bot.models import Tenant
+
+    tenants = Tenant.__table__.c
+    query = select(tenants.slug).where(among(tenants.id, "ids")).order_by(tenants.slug)
+    sent: set[str] = set()
+    with runtime.db.session() as s:
+        s.add_all([Tenant(slug=f"t{i}", name=f"T{i}") for i in range(4)])
+        s.flush()
+        ids = {slug: i for i, slug in s.execute(select(tenants.id, tenants.slug))}
+        event.listen(runtime.db.engine, "before_cursor_execute",
+                     lambda conn, cursor, statement, *args: sent.add(statement))
+        for wanted in ([], ["t1"], ["t0", "t2", "t3"]):
+            assert s.scalars(query, {"ids": [ids[w] for w in wanted]}).all() == wanted
+    # PostgreSQL prepares and plans it once per connection; SQLite gets the list inline
+    assert len(sent) == (1 if runtime.db.is_postgres else 3)
