@@ -30,12 +30,13 @@ def create_app(config: Config | None = None, services: Services | None = None) -
     from handlers.stripe import bp as stripe_bp
     from handlers.stripe import pages as pay_pages_bp
     from handlers.telegram import bp as telegram_bp
-    from handlers.twilio import bp as twilio_bp
+    from handlers.twilio import TwilioWebhooks
 
-    for blueprint in (health_bp, api_bp, sandbox_bp, twilio_bp, telegram_bp, documents_bp,
-                      stripe_bp, pay_pages_bp):
+    for blueprint in (health_bp, api_bp, sandbox_bp, telegram_bp, documents_bp, stripe_bp,
+                      pay_pages_bp):
         app.register_blueprint(blueprint)
     register_error_handlers(app)
+    app.wsgi_app = TwilioWebhooks(app.wsgi_app, runtime)  # type: ignore[method-assign]
     return app
 
 

@@ -119,6 +119,37 @@ def test_unknown_number_and_missing_fields_are_4xx(app):
     assert signed_post(client, "/webhooks/twilio", {"Body": "hi"}).status_code == 400
 
 
+def test_odd_requests_get_a_reason_and_store_nothing(app):
+    """The webhooks answer before Flask does: the same JSON errors, never a 500."""
+    client = app.test_client()
+    got = client.get("/webhooks/twilio/status")
+    assert got.status_code == 405 and got.get_json()["reason"] == "Twilio webhooks are POSTed"
+    huge = whatsapp("x" * 70_000)
+    too_big = signed_post(client, "/webhooks/twilio", huge)
+    assert too_big.status_code == 413 and "KB" in too_big.get_json()["reason"]
+    params = whatsapp("Grüezi")
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(PUBLIC + "/webhooks/twilio", params)
+    as_json = client.post("/webhooks/twilio", json=params, headers={"X-Twilio-Signature": signature})
+    assert as_json.status_code == 403 and as_json.get_json() == {
+        "error": "Forbidden", "reason": "bad signature"}
+    assert count(app, Message) == 0 and count(app, Conversation) == 0
+    assert client.get("/healthz").status_code == 200  # other paths: the Flask app
+
+
+def test_a_signed_url_with_a_query_string_is_verified_with_it(app, twilio):
+    """Tenants may add parameters to the webhook URL; Twilio signs the URL with them."""
+    client = app.test_client()
+    params = whatsapp("Grüezi", sid="SM" + "q" * 32)
+    signed = signed_post(client, "/webhooks/twilio?tenant=alpenrent", params,
+                         url=PUBLIC + "/webhooks/twilio?tenant=alpenrent")
+    assert signed.status_code == 200
+    moved = signed_post(client, "/webhooks/twilio?tenant=other", dict(params, MessageSid="SM2"),
+                        url=PUBLIC + "/webhooks/twilio?tenant=alpenrent")
+    assert moved.status_code == 403  # the query is part of what was signed
+    settle(app)
+    assert len(twilio.messages) == 1  # one renter message, one reply
+
+
 def test_sms_reply_uses_gsm7_and_the_sms_number(app, twilio):
     signed_post(app.test_client(), "/webhooks/twilio", sms("habe ich schon bezahlt?", "SM" + "2" * 32))
     settle(app)
