@@ -8,12 +8,11 @@ import time
 from urllib.parse import urlsplit
 
 import requests
-import urllib3
 from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 
 from bot.channels.base import PermanentSendError, SendResult, TransientSendError
-from bot.channels.twilio_http import PooledHttpClient
+from bot.channels.twilio_http import CurlHttpClient
 from bot.messages import FetchedMedia, OutboundMessage
 from bot.sms import gsm_friendly
 
@@ -45,7 +44,7 @@ class TwilioAdapter:
         self.api_base = (api_base or TWILIO_API).rstrip("/")
         self.public_url = public_url.rstrip("/")
         self.client = Client(account_sid, auth_token,
-                             http_client=PooledHttpClient(timeout=timeout))
+                             http_client=CurlHttpClient(timeout=timeout))
         self.client.api.base_url = self.api_base
 
     def send(self, message: OutboundMessage) -> SendResult:
@@ -57,7 +56,7 @@ class TwilioAdapter:
                 raise TransientSendError(f"Twilio {exc.status}: {exc.msg}") from exc
             raise PermanentSendError(f"Twilio {exc.status} code {exc.code}: {exc.msg}",
                                      code=str(exc.code) if exc.code else None) from exc
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
+        except OSError as exc:  # ConnectionError, TimeoutError
             raise TransientSendError(f"Twilio unreachable: {type(exc).__name__}") from exc
         return SendResult(created.sid, status=created.status or "queued")
 

@@ -277,6 +277,37 @@ def test_429_and_5xx_are_retried_with_backoff_then_sent(app, twilio, clock):
         assert s.scalars(select(Message).where(Message.direction == "out")).one().status == "queued"
 
 
+def test_twilio_unreachable_or_silent_is_a_transient_failure(twilio):
+    """Connection refused or no answer in time: retried later, never a crash or a hang."""
+    import socket
+    import time
+
+    from bot.channels.base import TransientSendError
+    from bot.channels.twilio import TwilioAdapter
+    from bot.messages import OutboundMessage
+    from tests.envs import free_port
+
+    message = OutboundMessage(channel="whatsapp", address=ANNA, text="Grüezi",
+                              sender=WHATSAPP_NUMBER)
+    closed = TwilioAdapter("whatsapp", ACCOUNT_SID, AUTH_TOKEN, f"http://127.0.0.1:{free_port()}",
+                           PUBLIC)
+    with pytest.raises(TransientSendError, match="unreachable"):
+        closed.send(message)
+    silent = socket.socket()  # accepts the connection, never answers
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    slow = TwilioAdapter("whatsapp", ACCOUNT_SID, AUTH_TOKEN,
+                         f"http://127.0.0.1:{silent.getsockname()[1]}", PUBLIC, timeout=0.3)
+    started = time.monotonic()
+    with pytest.raises(TransientSendError, match="TimeoutError"):
+        slow.send(message)
+    assert time.monotonic() - started < 3
+    silent.close()
+    working = TwilioAdapter("whatsapp", ACCOUNT_SID, AUTH_TOKEN, twilio.url, PUBLIC)
+    assert [working.send(message).status for _ in range(3)] == ["queued"] * 3  # kept alive
+    assert [m.value("Body") for m in twilio.messages] == ["Grüezi"] * 3
+
+
 def test_repeated_failures_open_the_circuit_and_readyz_shows_it(app, twilio, clock):
     twilio.fail_next(500, 20500, "Internal error", times=5)
     runtime = app.extensions["crms"]  # one at a time: which try meets the open circuit is fixed
