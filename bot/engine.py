@@ -20,7 +20,7 @@ from bot.documents import link, store
 from bot.i18n import ZURICH
 from bot.language import choose_language
 from bot.messages import FetchedMedia, InboundMessage, Media, Reply
-from bot.models import Conversation, Customer, Document, Message, Tenant
+from bot.models import Conversation, Customer, Document, Message
 from bot.outbox import INSERT_MESSAGE, MESSAGES, Outbound
 from bot.rendering import Rendered, render
 from bot.repository import (
@@ -49,7 +49,6 @@ PAYLOADS = {"/yes": "affirm", "/no": "deny", "/agent": "human_agent", "/help": "
 KEEP_IN_STAFF_MODE = frozenset({"opt_out", "opt_in", "delete_data"})
 URGENT_IN_STAFF_MODE = frozenset({"report_problem"})
 URGENT_CONFIDENCE = 0.85
-TENANT_CACHE_SECONDS = 30.0
 CONVERSATION_CACHE_SIZE = 100_000
 KNOWN_RENTERS = "crms.known_renters"  # session.info: a batch's renters by phone, read at once
 
@@ -127,7 +126,6 @@ class Engine:
         self.services = services
         self.after_commit = after_commit
         self.run_job = run_job  # how flows' slow work (OCR) is queued: the runtime's workers
-        self._tenant_ids: dict[str, tuple[float, int]] = {}
         self._conversation_ids: dict[tuple[int, str, str], int] = {}
         self.tenants = tenants or TenantCache()
 
@@ -206,26 +204,17 @@ class Engine:
         self._conversation_ids[(tenant_id, channel, digest)] = conversation_id
 
     def _tenant_id(self, conn: Connection, inbound: InboundMessage) -> int:
-        """The tenant the message was sent to; cached briefly, every webhook asks."""
-        key = inbound.tenant_slug or inbound.to or ""
-        cached = self._tenant_ids.get(key)
-        if cached is not None and time.monotonic() - cached[0] < TENANT_CACHE_SECONDS:
-            return cached[1]
-        with Session(bind=conn) as s:
-            tenant_id = self._tenant(s, inbound).id
-        self._tenant_ids[key] = (time.monotonic(), tenant_id)
-        return tenant_id
-
-    @staticmethod
-    def _tenant(s: Session, inbound: InboundMessage) -> Tenant:
-        tenant = None
+        """The tenant the message was sent to (every webhook asks: kept in the tenant cache)."""
         if inbound.tenant_slug:
-            tenant = tenant_by_slug(s, inbound.tenant_slug)
-        elif inbound.to:
-            tenant = tenant_by_number(s, inbound.to)
-        if tenant is None:
+            slug = inbound.tenant_slug
+            tenant_id = self.tenants.find(conn, f"slug:{slug}", lambda s: tenant_by_slug(s, slug))
+        else:
+            number = inbound.to or ""
+            tenant_id = self.tenants.find(conn, f"number:{number}",
+                                          lambda s: tenant_by_number(s, number) if number else None)
+        if tenant_id is None:
             raise UnknownTenant(inbound.tenant_slug or inbound.to or "?")
-        return tenant
+        return tenant_id
 
     @staticmethod
     def _address(inbound: InboundMessage) -> str:

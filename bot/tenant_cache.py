@@ -2,16 +2,18 @@
 
 A tenant changes rarely (numbers, templates, settings through `crms-bot company`). A copy is
 kept for `ttl` seconds; a change committed in this process drops every copy at once, one made
-by another process is seen within the ttl. The copies are detached and read-only.
+by another process is seen within the ttl. The copies are detached and read-only. The same
+holds for which tenant a webhook's number or slug belongs to.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Connection, event
 from sqlalchemy.orm import Session, object_session
 
 from bot.models import Tenant
@@ -27,19 +29,37 @@ class TenantCache:
     def __init__(self, ttl: float = 30.0) -> None:
         self.ttl = ttl
         self._entries: dict[int, tuple[float, int, Tenant]] = {}
+        self._ids: dict[str, tuple[float, int, int]] = {}
 
     def get(self, s: Session, tenant_id: int) -> Tenant | None:
         """The tenant, from memory when fresh, else read on the caller's connection."""
-        entry = self._entries.get(tenant_id)
+        return self._kept(self._entries, tenant_id, s.connection(),  # type: ignore[no-any-return]
+                          lambda side: side.get(Tenant, tenant_id), keep=lambda tenant: tenant)
+
+    def find(self, conn: Connection, key: str,
+             lookup: Callable[[Session], Tenant | None]) -> int | None:
+        """The id of the tenant `lookup` finds (by a number it owns, or its slug).
+
+        `key` names what was looked up. An unknown key is not kept: a number just added is
+        found at once.
+        """
+        return self._kept(self._ids, key, conn, lookup,  # type: ignore[no-any-return]
+                          keep=lambda tenant: tenant.id)
+
+    def _kept(self, entries: dict[Any, tuple[float, int, Any]], key: Any, conn: Connection,
+              lookup: Callable[[Session], Tenant | None], keep: Callable[[Tenant], Any]) -> Any:
+        entry = entries.get(key)
         now = time.monotonic()
         if entry is not None and entry[1] == _generation and now - entry[0] < self.ttl:
             return entry[2]
         generation = _generation
-        with Session(bind=s.connection(), expire_on_commit=False) as side:
-            tenant = side.get(Tenant, tenant_id)
-        if tenant is not None:
-            self._entries[tenant_id] = (now, generation, tenant)
-        return tenant
+        with Session(bind=conn, expire_on_commit=False) as side:
+            tenant = lookup(side)
+            if tenant is None:
+                return None
+            value = keep(tenant)
+        entries[key] = (now, generation, value)
+        return value
 
 
 @event.listens_for(Tenant, "after_insert")

@@ -489,3 +489,22 @@ def test_a_list_bound_at_execution_matches_like_in_and_keeps_one_statement(runti
             assert s.scalars(query, {"ids": [ids[w] for w in wanted]}).all() == wanted
     # PostgreSQL prepares and plans it once per connection; SQLite gets the list inline
     assert len(sent) == (1 if runtime.db.is_postgres else 3)
+
+
+def test_a_number_moved_to_another_company_routes_there_at_once(runtime, demo):
+    """Webhooks find their company through the tenant cache: a change here is seen at once."""
+    from bot.engine import UnknownTenant
+    from bot.models import Tenant
+
+    def to(number, sid):  # type: ignore[no-untyped-def]
+        return runtime.engine.receive(InboundMessage("whatsapp", ANNA, "Grüezi", sid,
+                                                     to=f"whatsapp:{number}"))
+
+    with runtime.db.session() as s:
+        old = s.scalar(select(Tenant).where(Tenant.slug == "alpenrent")).whatsapp_number
+    first = to(old, "SMmove1")
+    with runtime.db.session() as s:
+        s.scalar(select(Tenant).where(Tenant.slug == "alpenrent")).whatsapp_number = "+41445550199"
+    assert to("+41445550199", "SMmove2").conversation_id == first.conversation_id
+    with pytest.raises(UnknownTenant):
+        to(old, "SMmove3")
