@@ -11,6 +11,7 @@ import sys
 import click
 
 from bot.config import Config
+from bot.queues import QUEUES
 
 log = logging.getLogger("crms.cli")
 WEB_THREADS = 3  # requests handled at once by `serve` (webhooks answer in milliseconds)
@@ -78,8 +79,16 @@ def _die_with_parent() -> None:
 
 
 @main.command()
-def worker() -> None:
+@click.option("--queues", default=",".join(QUEUES), show_default=True,
+              help="RQ queues to take jobs from, the first first: 'crms' answers renters and "
+                   "delivers replies, 'crms-slow' reads licence photos")
+def worker(queues: str) -> None:
     """Process inbound messages and deliver the outbox (RQ with Redis, a loop without)."""
+    names = [name.strip() for name in queues.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(QUEUES))
+    if unknown or not names:
+        raise click.BadParameter(f"unknown queue {', '.join(unknown) or '(none)'}; "
+                                 f"the queues are {', '.join(QUEUES)}", param_hint="--queues")
     runtime = _runtime()
     if runtime.redis is None:
         click.echo("no CRMS_REDIS_URL: running the embedded delivery loop", err=True)
@@ -92,7 +101,7 @@ def worker() -> None:
     runtime.warm_up_nlu()
     # Jobs run in this process (no fork per job), on the runtime built once here.
     bot.jobs.set_runtime(runtime)
-    SimpleWorker(["crms"], connection=runtime.redis).work(with_scheduler=False)
+    SimpleWorker(names, connection=runtime.redis).work(with_scheduler=False)
 
 
 @main.command()

@@ -21,6 +21,7 @@ from bot.db import Database
 from bot.engine import Engine
 from bot.locks import RedisLocks
 from bot.outbox import Claim, OutboxRelay
+from bot.queues import CHAT_QUEUE, SLOW_QUEUE
 from bot.scheduler import ReminderScheduler
 from bot.services.ports import Services
 from bot.tenant_cache import TenantCache
@@ -129,6 +130,11 @@ class QueuedWork:
     starts draining clears the flag, so the next message queues a job for another worker:
     under load every worker drains, at most one job waits, and RQ's own bookkeeping (several
     Redis round trips a job) is paid per batch instead of per message.
+
+    Chat (drain and delivery jobs) and slow work (reading a licence photo takes seconds of
+    OCR; QR-bill PDFs and payment links take a while too) have queues of their own. A worker
+    takes chat first (`crms-bot worker`); workers given only the chat queue are never held
+    up by a burst of photos.
     """
 
     INBOUND = "crms:inbound"  # conversation ids with new messages, oldest first
@@ -140,7 +146,8 @@ class QueuedWork:
 
         self.runtime = runtime
         self.redis = runtime.redis
-        self.queue = Queue("crms", connection=runtime.redis)
+        self.queue = Queue(CHAT_QUEUE, connection=runtime.redis)
+        self.slow = Queue(SLOW_QUEUE, connection=runtime.redis)
 
     def enqueue_conversation(self, conversation_id: int) -> None:
         """Have a worker answer the conversation: one round trip, a job only when needed."""
@@ -179,8 +186,8 @@ class QueuedWork:
         self.queue.enqueue("bot.jobs.relay_outbox", result_ttl=0)
 
     def enqueue_job(self, name: str, *args: Any) -> None:
-        """A job of bot/jobs.py for an RQ worker (OCR)."""
-        self.queue.enqueue(f"bot.jobs.{name}", *args, result_ttl=0, failure_ttl=86400,
+        """A job of bot/jobs.py for an RQ worker, on the slow queue (OCR)."""
+        self.slow.enqueue(f"bot.jobs.{name}", *args, result_ttl=0, failure_ttl=86400,
                            job_timeout=120)
 
 

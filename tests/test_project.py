@@ -9,6 +9,7 @@ from alembic.migration import MigrationContext
 
 from bot.db import Database
 from bot.models import Base
+from bot.queues import QUEUES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,7 +25,11 @@ def test_compose_has_the_production_services_and_ci_starts_the_same_backing_ones
     assert {"web", "worker", "scheduler", "postgres", "redis"} <= set(services)
     assert "granian --interface wsgi" in services["web"]["command"]  # what `serve` runs too
     assert "bot.wsgi:app" in services["web"]["command"]
-    assert services["worker"]["command"] == "crms-bot worker"
+    workers = [spec["command"].split() for spec in services.values()
+               if spec.get("command", "").startswith("crms-bot worker")]
+    assert ["crms-bot", "worker", "--queues", "crms"] in workers  # chat never waits for OCR
+    taken = {queue for command in workers for queue in command[-1].split(",")}
+    assert taken == set(QUEUES)  # every queue has a worker
     assert services["rasa"]["profiles"] == ["rasa"]
     backing = {name for name, spec in services.items() if "image" in spec and "build" not in spec}
     ci = ROOT.joinpath(".ci/run").read_text()

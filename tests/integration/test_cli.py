@@ -141,3 +141,13 @@ def test_qrbill_import_camt_and_company_check(env, tmp_path):
                              text=True, env=env, timeout=60)
     assert refused.returncode == 1
     assert "street is missing" in refused.stdout and "is not valid" in refused.stdout
+
+
+def test_a_worker_for_an_unknown_queue_is_refused_with_the_queues_there_are(env):
+    done = subprocess.run([str(BIN), "worker", "--queues", "crms,ocr"], capture_output=True,
+                          text=True, env=env, timeout=60)
+    assert done.returncode == 2
+    assert "unknown queue ocr" in done.stderr and "crms, crms-slow" in done.stderr
+    shown = subprocess.run([str(BIN), "worker", "--help"], capture_output=True, text=True,
+                           env=env, timeout=60).stdout
+    assert "crms,crms-slow" in shown  # the default: renters first, then licence photos

@@ -139,6 +139,49 @@ def test_many_renters_share_one_waiting_job_and_each_is_answered(redis_client, c
     assert redis_client.llen(work.INBOUND) == 0
 
 
+def test_a_licence_photo_waits_on_the_slow_queue_and_renters_are_answered_first(
+        redis_client, config, services, demo, channels):
+    """OCR takes seconds: a worker answers the messages waiting before it reads a photo."""
+    from rq import SimpleWorker
+
+    import bot.jobs
+    from bot.messages import Media
+    from bot.queues import QUEUES
+    from bot.sample_licences import licence_photo
+
+    config.redis_url = REDIS_URL
+    runtime = build_runtime(config, services)
+    work = runtime.work
+    channels["whatsapp"].media["https://media/licence"] = ("image/jpeg", licence_photo(3)[0])
+    photo = runtime.engine.receive(InboundMessage(
+        "whatsapp", "+41791234501", "", "SMphoto", tenant_slug="alpenrent",
+        media=(Media("https://media/licence", "image/jpeg"),)))
+    runtime.answer(photo.conversation_id)  # "reading your licence…", and the OCR job queued
+    assert (work.slow.count, work.queue.count) == (1, 0)
+    question = runtime.engine.receive(InboundMessage("whatsapp", "+41791234502", "hilfe",
+                                                     "SMhelp", tenant_slug="alpenrent"))
+    work.enqueue_conversation(question.conversation_id)
+    taken: list[str] = []
+
+    class Recording(SimpleWorker):
+        def execute_job(self, job, queue):  # type: ignore[no-untyped-def]
+            taken.append(f"{queue.name}:{job.func_name}")
+            return super().execute_job(job, queue)
+
+    bot.jobs.set_runtime(runtime)
+    try:
+        Recording(list(QUEUES), connection=redis_client).work(burst=True)  # `crms-bot worker`
+    finally:
+        bot.jobs.set_runtime(None)
+    # queued after the photo, the renter's message is answered first; the OCR then queues
+    # the delivery of what the licence says
+    assert taken[:2] == ["crms:bot.jobs.drain_inbound", "crms-slow:bot.jobs.read_licence"]
+    sent = [(m.address, m.text) for m in channels["whatsapp"].sent]
+    assert sent[0][0] == "+41791234501" and sent[0][1].startswith("Danke! Ich lese")
+    assert sent[1][0] == "+41791234502"  # answered before the photo was read
+    assert sent[-1][0] == "+41791234501"  # what the licence says, to confirm
+
+
 def test_messages_a_dead_worker_held_are_queued_again(redis_client, config, services, demo,
                                                       clock):
     config.redis_url = REDIS_URL
