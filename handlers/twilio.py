@@ -142,13 +142,18 @@ class TwilioWebhooks:
 
 def _form(environ: dict[str, Any]) -> Form:
     """The posted form (the first value of a repeated field); empty unless form-encoded."""
+    declared = environ.get("CONTENT_LENGTH")
     try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
+        length = int(declared) if declared else None
     except ValueError:
         raise Rejected(400, "bad Content-Length") from None
-    if length > MAX_BODY:
+    if length is None:  # chunked: the server ends the stream (wsgi.input_terminated)
+        body = environ["wsgi.input"].read(MAX_BODY + 1) if environ.get(
+            "wsgi.input_terminated") else b""
+    else:
+        body = environ["wsgi.input"].read(length) if 0 < length <= MAX_BODY else b""
+    if len(body) > MAX_BODY or (length or 0) > MAX_BODY:
         raise Rejected(413, f"a Twilio webhook is under {MAX_BODY // 1024} KB")
-    body = environ["wsgi.input"].read(length) if length > 0 else b""
     if not environ.get("CONTENT_TYPE", "").startswith(FORM):
         return {}  # then unsigned as far as the validator goes: 403
     form: Form = {}

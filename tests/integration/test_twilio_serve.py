@@ -102,6 +102,31 @@ def test_webhook_to_reply_through_the_running_service(service):
         assert conn.execute(text("SELECT status FROM messages WHERE direction='out'")).scalar() == "delivered"
 
 
+def test_a_chunked_webhook_is_read_whole_and_an_oversized_one_refused(service):
+    """Through Granian: a body without Content-Length (chunked) is read to its end."""
+    import http.client
+
+    base, twilio, _ = service
+    params = from_anna("c", "Grüezi")
+    body = urllib.parse.urlencode(params).encode()
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(base + "/webhooks/twilio", params)
+    conn = http.client.HTTPConnection(base.removeprefix("http://"), timeout=5)
+    conn.request("POST", "/webhooks/twilio", body=iter([body[:40], body[40:]]),
+                 headers={"X-Twilio-Signature": signature,
+                          "Content-Type": "application/x-www-form-urlencoded"},
+                 encode_chunked=True)
+    response = conn.getresponse()
+    assert response.status == 200 and response.read().endswith(b"<Response/>")
+    assert wait_for(lambda: len(twilio.messages) == 1)
+    assert twilio.messages[0].value("Body").startswith("Grüezi!")
+    huge = from_anna("h", "x" * 70_000)
+    conn.request("POST", "/webhooks/twilio", body=iter([urllib.parse.urlencode(huge).encode()]),
+                 headers={"Content-Type": "application/x-www-form-urlencoded"},
+                 encode_chunked=True)
+    response = conn.getresponse()
+    assert response.status == 413 and b"KB" in response.read()
+
+
 def test_pay_by_twint_link_and_a_signed_stripe_event_confirm_once(service):
     """The payment 'done when': a link from Stripe, its completed event, a German receipt."""
     base, twilio, _ = service
