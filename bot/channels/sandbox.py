@@ -17,8 +17,10 @@ class SandboxAdapter:
 
     provider = "sandbox"
 
-    # What renters upload on the sandbox page, kept in this process (the sandbox runs embedded).
+    # What renters upload on the sandbox page, kept in this process (the sandbox runs
+    # embedded): the latest few, so a long demo does not grow without end.
     uploads: dict[str, tuple[str, bytes]] = {}
+    KEPT_UPLOADS = 20
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -32,6 +34,8 @@ class SandboxAdapter:
 
         url = f"{MEDIA_PREFIX}{secrets.token_hex(12)}"
         cls.uploads[url] = (content_type, data)
+        for old in list(cls.uploads)[:-cls.KEPT_UPLOADS]:  # oldest first (insertion order)
+            cls.uploads.pop(old, None)
         return url
 
     def fetch_media(self, url: str) -> FetchedMedia:

@@ -130,3 +130,14 @@ def test_in_process_batch_locks_take_only_the_free_ones():
                 assert again == set()
     with locks.lock_free(["conv:1", "conv:2"]) as held:
         assert held == {"conv:1", "conv:2"}
+
+
+def test_the_sandbox_keeps_the_latest_uploads_only():
+    from bot.channels.sandbox import SandboxAdapter
+
+    adapter = SandboxAdapter("whatsapp")
+    urls = [SandboxAdapter.keep_upload("image/jpeg", bytes([i])) for i in range(25)]
+    assert adapter.fetch_media(urls[-1]).data == bytes([24])
+    assert adapter.fetch_media(urls[5]).data == bytes([5])  # the latest 20 are there
+    gone = adapter.fetch_media(urls[4])
+    assert gone.data is None and "send it again" in gone.problem
