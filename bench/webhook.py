@@ -3,9 +3,11 @@
 Measures messages fully processed per second (webhook sent -> reply posted to the local
 Twilio API) and latency p50/p99 at 1, 8 and 32 concurrent renters, embedded (SQLite, threads)
 and scaled out (PostgreSQL + Redis + RQ workers) when CRMS_BENCH_POSTGRES_URL and
-CRMS_BENCH_REDIS_URL are set. Prints a table, with the CPU time the service's processes
-(serve, its worker and scheduler, the extra workers) and the PostgreSQL and Redis servers
-spent per message: on this 2-core machine that, not waiting, bounds the rate.
+CRMS_BENCH_REDIS_URL are set. Prints a table, with the CPU milliseconds each part spent per
+message: the web process (`serve` and Granian's worker), the workers (embedded: they are
+threads of the web process, so 0; scaled out: the RQ workers and the scheduler), the
+PostgreSQL and Redis servers, and this load generator with its local Twilio. On a 2-core
+machine their sum, not waiting, bounds the rate.
 
 Each renter keeps its connection to the service alive, as the local Twilio keeps its own.
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -86,18 +89,35 @@ def cpu_seconds(pids: set[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def web_rss_mb(serve_pid: int) -> float:
-    """The resident memory of the process that answers HTTP: Granian's worker under `serve`
-    (not the RQ worker and scheduler that `serve` starts beside it with Redis)."""
-    sizes = [0.0]
-    for pid in descendants([serve_pid]):
+def split_roles(pids: set[int]) -> tuple[set[int], set[int]]:
+    """The web processes (`serve` and Granian's worker, which answers HTTP) and the rest
+    (the RQ workers and the scheduler that run beside it with Redis)."""
+    web, background = set(), set()
+    for pid in pids:
         try:
             args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            if b"worker" not in args and b"scheduler" not in args:
-                sizes.append(rss_mb(pid))
+        except OSError:  # gone meanwhile
+            continue
+        (background if b"worker" in args or b"scheduler" in args else web).add(pid)
+    return web, background
+
+
+def web_rss_mb(serve_pid: int) -> float:
+    """The resident memory of the process that answers HTTP: Granian's worker under `serve`."""
+    web, _ = split_roles(descendants([serve_pid]))
+    sizes = [0.0]
+    for pid in web:
+        try:
+            sizes.append(rss_mb(pid))
         except OSError:  # gone meanwhile
             continue
     return max(sizes)
+
+
+def own_cpu_seconds() -> float:
+    """This process's CPU so far: the renters sending webhooks and the local Twilio."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def rss_mb(pid: int) -> float:
@@ -248,26 +268,28 @@ def main() -> None:
             "CRMS_DATABASE_URL": os.environ["CRMS_BENCH_POSTGRES_URL"],
             "CRMS_REDIS_URL": os.environ["CRMS_BENCH_REDIS_URL"]}))
     print(f"| {'mode':34} | {'renters':>7} | {'msgs':>5} | {'msg/s':>7} | {'p50 ms':>7} | "
-          f"{'p99 ms':>7} | {'lost':>4} | {'web RSS MB':>10} | {'CPU ms/msg':>10} | "
-          f"{'PG+Redis CPU':>12} |")
-    print("|" + "-" * 36 + "|" + "-" * 9 + "|" + "-" * 7 + "|" + "-" * 9 + "|" + "-" * 9 + "|"
-          + "-" * 9 + "|" + "-" * 6 + "|" + "-" * 12 + "|" + "-" * 12 + "|" + "-" * 14 + "|")
+          f"{'p99 ms':>7} | {'lost':>4} | {'web RSS MB':>10} | {'web CPU':>7} | "
+          f"{'workers CPU':>11} | {'PG+Redis CPU':>12} | {'load gen CPU':>12} |")
+    print("|" + "|".join("-" * (width + 2) for width in (34, 7, 5, 7, 7, 7, 4, 10, 7, 11, 12, 12))
+          + "|")
     for name, env in modes:
         service = Service(env, args.workers)
         try:
             service.warm_up()
-            ours = descendants([p.pid for p in service.procs])
+            web, background = split_roles(descendants([p.pid for p in service.procs]))
             servers = named(("postgres", "redis-server")) if "CRMS_REDIS_URL" in env else set()
+            groups = (web, background, servers)
             for i, concurrency in enumerate((1, 8, 32)):
-                ours_before, servers_before = cpu_seconds(ours), cpu_seconds(servers)
+                before = [cpu_seconds(group) for group in groups] + [own_cpu_seconds()]
                 rate, lat, lost = run(service, concurrency, args.messages, offset=i * 1000)
-                per_message = 1000 / max(1, len(lat))
-                spent = ((cpu_seconds(ours) - ours_before) * per_message,
-                         (cpu_seconds(servers) - servers_before) * per_message)
+                after = [cpu_seconds(group) for group in groups] + [own_cpu_seconds()]
+                per_message = 1000 / max(1, len(lat))  # CPU ms per message
+                web_ms, workers_ms, servers_ms, ours_ms = (
+                    (a - b) * per_message for a, b in zip(after, before, strict=True))
                 print(f"| {name:34} | {concurrency:7} | {len(lat):5} | {rate:7.1f} | "
                       f"{pct(lat, 0.5):7.1f} | {pct(lat, 0.99):7.1f} | {lost:4} | "
-                      f"{web_rss_mb(service.procs[0].pid):10.0f} | {spent[0]:10.2f} | "
-                      f"{spent[1]:12.2f} |", flush=True)
+                      f"{web_rss_mb(service.procs[0].pid):10.0f} | {web_ms:7.2f} | "
+                      f"{workers_ms:11.2f} | {servers_ms:12.2f} | {ours_ms:12.2f} |", flush=True)
         finally:
             service.close()
 
