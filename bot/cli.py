@@ -117,15 +117,18 @@ def scheduler(every: float) -> None:
         runtime.redis, "scheduler", runtime.relay.worker_id, ttl_seconds=max(10.0, every * 3))
     last_recovery = 0.0
     while True:
-        if leadership is None or leadership.lead():  # without Redis it is alone
-            fired = runtime.scheduler.run_once()
-            if runtime.redis is not None:
-                runtime.work.wake_outbox()
-                if time.monotonic() - last_recovery > 60:  # messages a dead worker held
-                    runtime.work.recover_inbound(runtime.services.clock.now())
-                    last_recovery = time.monotonic()
-            elif fired:
-                runtime.relay.run_once()
+        try:
+            if leadership is None or leadership.lead():  # without Redis it is alone
+                fired = runtime.scheduler.run_once()
+                if runtime.redis is not None:
+                    runtime.work.wake_outbox()
+                    if time.monotonic() - last_recovery > 60:  # messages a dead worker held
+                        runtime.work.recover_inbound(runtime.services.clock.now())
+                        last_recovery = time.monotonic()
+                elif fired:
+                    runtime.relay.run_once()
+        except Exception:  # noqa: BLE001 - Redis or the database away: the next tick tries again
+            log.exception("scheduler tick failed; trying again in %s s", every)
         time.sleep(every)
 
 

@@ -150,12 +150,22 @@ class QueuedWork:
         self.slow = Queue(SLOW_QUEUE, connection=runtime.redis)
 
     def enqueue_conversation(self, conversation_id: int) -> None:
-        """Have a worker answer the conversation: one round trip, a job only when needed."""
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.rpush(self.INBOUND, conversation_id)
-        pipe.set(self.WAITING, 1, nx=True, ex=self.WAITING_TTL)
-        if pipe.execute()[1]:
-            self._enqueue_drain()
+        """Have a worker answer the conversation: one round trip, a job only when needed.
+
+        With Redis unavailable the message stays recorded, unanswered: the scheduler queues
+        it again once Redis is back (`recover_inbound`). The webhook still answers 200.
+        """
+        from redis.exceptions import RedisError
+
+        try:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.rpush(self.INBOUND, conversation_id)
+            pipe.set(self.WAITING, 1, nx=True, ex=self.WAITING_TTL)
+            if pipe.execute()[1]:
+                self._enqueue_drain()
+        except RedisError as exc:
+            log.error("Redis unavailable (%s): conversation %s is answered once it is back",
+                      type(exc).__name__, conversation_id)
 
     def recover_inbound(self, now: datetime, after: timedelta = timedelta(minutes=2)) -> int:
         """Queue again the conversations whose messages no worker answered (one died)."""
@@ -182,8 +192,14 @@ class QueuedWork:
         self.redis.delete(self.WAITING)
 
     def wake_outbox(self) -> None:
-        """Queue a delivery run."""
-        self.queue.enqueue("bot.jobs.relay_outbox", result_ttl=0)
+        """Queue a delivery run (the scheduler queues one every tick anyway)."""
+        from redis.exceptions import RedisError
+
+        try:
+            self.queue.enqueue("bot.jobs.relay_outbox", result_ttl=0)
+        except RedisError as exc:
+            log.error("Redis unavailable (%s): replies go out once it is back",
+                      type(exc).__name__)
 
     def enqueue_job(self, name: str, *args: Any) -> None:
         """A job of bot/jobs.py for an RQ worker, on the slow queue (OCR)."""
@@ -294,7 +310,10 @@ def build_runtime(config: Config | None = None, services: Services | None = None
     if config.redis_url:
         import redis
 
-        redis_client = redis.Redis.from_url(config.redis_url)
+        # A Redis that hangs must not hold a webhook: commands give up after 5 s (RQ workers
+        # raise it for their blocking dequeue).
+        redis_client = redis.Redis.from_url(config.redis_url, socket_timeout=5,
+                                            socket_connect_timeout=2)
     if services is None:
         from nlu.backend import make_parser
 

@@ -182,6 +182,67 @@ def test_a_licence_photo_waits_on_the_slow_queue_and_renters_are_answered_first(
     assert sent[-1][0] == "+41791234501"  # what the licence says, to confirm
 
 
+def test_a_message_that_comes_while_redis_is_down_is_kept_and_answered_later(
+        redis_client, config, services, demo, channels, clock, caplog):
+    """The webhook answers 200 (Twilio would not send it again) and loses nothing."""
+    from twilio.request_validator import RequestValidator
+
+    from bot import create_app
+    from tests.envs import free_port
+    from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN
+
+    config.redis_url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    config.twilio_account_sid, config.twilio_auth_token = ACCOUNT_SID, AUTH_TOKEN
+    config.public_url = "https://bot.example"
+    app = create_app(config, services)
+    params = {"MessageSid": "SMdown", "AccountSid": ACCOUNT_SID, "NumMedia": "0",
+              "From": "whatsapp:+41791234501", "To": "whatsapp:+41445550102", "Body": "hilfe"}
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(
+        "https://bot.example/webhooks/twilio", params)
+    response = app.test_client().post("/webhooks/twilio", data=params,
+                                      headers={"X-Twilio-Signature": signature})
+    assert response.status_code == 200
+    assert "Redis unavailable (ConnectionError)" in caplog.text
+    status = app.test_client().post("/webhooks/twilio/status", data={
+        "MessageSid": "SMunknown", "MessageStatus": "delivered"}, headers={
+        "X-Twilio-Signature": RequestValidator(AUTH_TOKEN).compute_signature(
+            "https://bot.example/webhooks/twilio/status",
+            {"MessageSid": "SMunknown", "MessageStatus": "delivered"})})
+    assert status.status_code == 200  # recorded; the delivery run it wakes waits for Redis
+    config.redis_url = REDIS_URL  # Redis is back: the scheduler's recovery finds the message
+    later = build_runtime(config, services)
+    later.services.locks = RedisLocks(later.redis)  # the services are shared with `app`
+    assert later.work.recover_inbound(clock.now() + timedelta(minutes=3)) == 1
+    later.answer_batch(later.work.take_inbound(10))
+    assert [m.address for m in channels["whatsapp"].sent] == ["+41791234501"]
+
+
+def test_the_scheduler_outlives_a_redis_outage(tmp_path):
+    """`crms-bot scheduler` logs a failed tick and tries again; it does not exit."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.envs import free_port, service_env
+
+    if not REDIS_URL:
+        pytest.skip("Redis not configured (CRMS_TEST_REDIS_URL); CI runs these")
+    env = service_env()
+    env.update(CRMS_VAR_DIR=str(tmp_path), CRMS_DATABASE_URL=f"sqlite:///{tmp_path}/s.sqlite3",
+               CRMS_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    bin_ = str(Path(sys.executable).parent / "crms-bot")
+    subprocess.run([bin_, "db", "upgrade"], env=env, check=True, capture_output=True)
+    scheduler = subprocess.Popen([bin_, "scheduler", "--every", "0.2"], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(3)
+        assert scheduler.poll() is None  # still running after several failed ticks
+    finally:
+        scheduler.terminate()
+        _, err = scheduler.communicate(timeout=10)
+    assert err.count("scheduler tick failed") >= 2 and "ConnectionError" in err
+
+
 def test_messages_a_dead_worker_held_are_queued_again(redis_client, config, services, demo,
                                                       clock):
     config.redis_url = REDIS_URL
