@@ -23,11 +23,17 @@ def advance(message: Message, status: str, error_code: str | None = None) -> boo
     return True
 
 
-def record_callback(session: Session, provider_id: str, status: str,
+def record_callback(session: Session, channels: tuple[str, ...], provider_id: str, status: str,
                     error_code: str | None) -> tuple[Message | None, bool]:
-    """Apply a provider's status callback: the message it names and whether it moved."""
+    """Apply a provider's status callback: the message it names and whether it moved.
+
+    `channels`: the provider's (Twilio: WhatsApp and SMS). The message is found through the
+    unique index on (channel, provider id), one probe a channel: without the channel that
+    index is scanned whole, every callback, and there are several for every reply.
+    """
     message = session.scalar(select(Message).where(
-        Message.provider_message_id == provider_id, Message.direction == "out"))
+        Message.channel.in_(channels), Message.provider_message_id == provider_id,
+        Message.direction == "out"))
     if message is None:
         return None, False
     return message, advance(message, status, error_code)

@@ -37,6 +37,7 @@ TWIML_HEADERS = [("Content-Type", "text/xml; charset=utf-8"),
 MAX_MEDIA = 10
 MAX_BODY = 64 * 1024  # Twilio's forms are a few hundred bytes; media come as URLs
 FORM = "application/x-www-form-urlencoded"
+TWILIO_CHANNELS = ("whatsapp", "sms")
 
 Form = dict[str, str]
 StartResponse = Callable[..., Any]
@@ -82,7 +83,7 @@ def status(runtime: Runtime, form: Form) -> None:
         raise Rejected(400, "MessageSid and MessageStatus are required")
     code = form.get("ErrorCode") or None
     with runtime.db.session() as s:
-        message, moved = record_callback(s, sid, state, code)
+        message, moved = record_callback(s, TWILIO_CHANNELS, sid, state, code)
         if message is None:
             log.info("status %s for unknown message %s ignored", state, sid)
         elif moved and state in FAILED and code == OUTSIDE_WINDOW_ERROR and message.channel == "whatsapp":

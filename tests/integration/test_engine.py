@@ -508,3 +508,31 @@ def test_a_number_moved_to_another_company_routes_there_at_once(runtime, demo):
     assert to("+41445550199", "SMmove2").conversation_id == first.conversation_id
     with pytest.raises(UnknownTenant):
         to(old, "SMmove3")
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_status_callback_probes_the_index_instead_of_scanning_it(runtime):
+    """Several callbacks come for every reply: each finds its message in a few index reads."""
+    import json
+
+    from sqlalchemy import event
+
+    from bot.delivery_status import record_callback
+
+    seen: list[tuple[str, object]] = []
+
+    def remember(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if statement.lstrip().startswith("SELECT") and "messages" in statement:
+            seen.append((statement, parameters))
+
+    event.listen(runtime.db.engine, "before_cursor_execute", remember)
+    with runtime.db.session() as s:
+        assert record_callback(s, ("whatsapp", "sms"), "SMnone", "delivered", None) == (None, False)
+    event.remove(runtime.db.engine, "before_cursor_execute", remember)
+    [(statement, parameters)] = seen
+    with runtime.db.engine.begin() as conn:
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")  # the plan of a large table
+        plan = json.dumps(conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + statement,
+                                               parameters).scalar())
+    assert "uq_messages_channel_provider_message_id" in plan
+    assert '"Index Cond": "(((channel)::text = ANY' in plan  # the leading column: probes
