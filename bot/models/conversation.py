@@ -22,7 +22,8 @@ class Conversation(Base):
     channel: Mapped[str] = mapped_column(String(16))
     address: Mapped[str] = mapped_column(EncryptedText)
     address_hash: Mapped[str] = mapped_column(String(64))
-    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    # a renter's conversations (reminders, payment notices, erasure): not the tenant's all
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
     booking_id: Mapped[int | None] = mapped_column(ForeignKey("bookings.id"))
     verified: Mapped[bool] = mapped_column(default=False)
     language: Mapped[str | None] = mapped_column(String(5))

@@ -74,8 +74,9 @@ class LicenceCheck(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"), index=True)
-    booking_id: Mapped[int | None] = mapped_column(ForeignKey("bookings.id"))
-    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    # the bookings' checks (due reminders ask), the renter's (erasure)
+    booking_id: Mapped[int | None] = mapped_column(ForeignKey("bookings.id"), index=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
     status: Mapped[str] = mapped_column(String(20), default="received")
     image: Mapped[bytes | None] = mapped_column(EncryptedBytes)
     content_type: Mapped[str | None] = mapped_column(String(64))
