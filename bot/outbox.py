@@ -436,17 +436,21 @@ class OutboxRelay:
             log.info("outbox %s goes by SMS: %s", row_id, reason)
         return self._deliver(row_id, self.clock.now())
 
-    def resend_by_sms(self, s: Session, message: Message) -> None:
-        """A WhatsApp message refused after sending (63016): queue the same text by SMS."""
+    def resend_by_sms(self, s: Session, message: Message) -> bool:
+        """A WhatsApp message refused after sending (63016): queue the same text by SMS.
+
+        Whether it was queued (not when it went by SMS already).
+        """
         row = s.scalar(select(OutboxItem).where(OutboxItem.message_id == message.id))
         if row is None or (row.payload or {}).get("rerouted_from"):
-            return
+            return False
         s.add(OutboxItem(tenant_id=row.tenant_id, conversation_id=row.conversation_id,
                          channel="sms", address=row.address,
                          payload={**(row.payload or {}), "rerouted_from": "whatsapp",
                                   "text": gsm_friendly((row.payload or {}).get("text", ""))},
                          next_attempt_at=self.clock.now(), created_at=self.clock.now()))
         log.info("message %s refused outside the WhatsApp window: queued by SMS", message.id)
+        return True
 
     def _record_opt_out(self, row_id: int) -> None:
         with self.db.session() as s:

@@ -82,13 +82,15 @@ def status(runtime: Runtime, form: Form) -> None:
     if not sid or not state:
         raise Rejected(400, "MessageSid and MessageStatus are required")
     code = form.get("ErrorCode") or None
+    resent = False
     with runtime.db.session() as s:
         message, moved = record_callback(s, TWILIO_CHANNELS, sid, state, code)
         if message is None:
             log.info("status %s for unknown message %s ignored", state, sid)
         elif moved and state in FAILED and code == OUTSIDE_WINDOW_ERROR and message.channel == "whatsapp":
-            runtime.relay.resend_by_sms(s, message)
-    runtime.work.wake_outbox()
+            resent = runtime.relay.resend_by_sms(s, message)
+    if resent:  # most callbacks only record a status: no delivery run for them
+        runtime.work.wake_outbox()
 
 
 ROUTES: dict[str, Callable[[Runtime, Form], None]] = {

@@ -217,6 +217,40 @@ def test_a_message_that_comes_while_redis_is_down_is_kept_and_answered_later(
     assert [m.address for m in channels["whatsapp"].sent] == ["+41791234501"]
 
 
+def test_a_status_callback_queues_a_delivery_run_only_when_it_resends(redis_client, config,
+                                                                      services, demo, channels):
+    """Several callbacks come for every reply; only a 63016 refusal has something to send."""
+    from twilio.request_validator import RequestValidator
+
+    from bot import create_app
+    from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN
+
+    config.redis_url = REDIS_URL
+    config.twilio_account_sid, config.twilio_auth_token = ACCOUNT_SID, AUTH_TOKEN
+    config.public_url = "https://bot.example"
+    app = create_app(config, services)
+    runtime = app.extensions["crms"]
+    receipt = runtime.engine.receive(InboundMessage("whatsapp", "+41791234501", "Grüezi",
+                                                    "SMcb", tenant_slug="alpenrent"))
+    runtime.answer(receipt.conversation_id)
+    with runtime.db.session() as s:
+        sid = s.scalars(select(Message).where(Message.direction == "out")).one() \
+            .provider_message_id
+
+    def callback(**form: str) -> int:
+        form = {"MessageSid": sid, **form}
+        signature = RequestValidator(AUTH_TOKEN).compute_signature(
+            "https://bot.example/webhooks/twilio/status", form)
+        return app.test_client().post("/webhooks/twilio/status", data=form, headers={
+            "X-Twilio-Signature": signature}).status_code
+
+    runtime.work.queue.empty()
+    assert callback(MessageStatus="sent") == callback(MessageStatus="delivered") == 200
+    assert runtime.work.queue.count == 0
+    assert callback(MessageStatus="undelivered", ErrorCode="63016") == 200
+    assert [job.func_name for job in runtime.work.queue.jobs] == ["bot.jobs.relay_outbox"]
+
+
 def test_the_scheduler_outlives_a_redis_outage(tmp_path):
     """`crms-bot scheduler` logs a failed tick and tries again; it does not exit."""
     import subprocess
