@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from typing import Any
 
@@ -71,6 +72,27 @@ class EncryptedBytes(TypeDecorator[bytes]):
     def process_result_value(self, value: bytes | None, dialect: Any) -> bytes | None:
         """Decrypt on the way out."""
         return None if value is None else crypto.decrypt(bytes(value))
+
+
+class EncryptedJSON(TypeDecorator[Any]):
+    """A JSON column encrypted at rest.
+
+    Message and outbox payloads carry the reply's text (names, booking details, what a
+    licence says), as the message body does.
+    """
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> bytes | None:
+        """Serialise, then encrypt."""
+        if value is None:
+            return None
+        return crypto.encrypt(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+
+    def process_result_value(self, value: bytes | None, dialect: Any) -> Any:
+        """Decrypt, then parse."""
+        return None if value is None else json.loads(crypto.decrypt(bytes(value)))
 
 
 class Base(DeclarativeBase):

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bot.models.base import Base, EncryptedText, utcnow
+from bot.models.base import Base, EncryptedJSON, EncryptedText, utcnow
 
 
 class Conversation(Base):
@@ -66,7 +66,7 @@ class Message(Base):
     channel: Mapped[str] = mapped_column(String(16))
     provider_message_id: Mapped[str | None] = mapped_column(String(128))
     body: Mapped[str | None] = mapped_column(EncryptedText)
-    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    payload: Mapped[dict[str, Any]] = mapped_column(EncryptedJSON, default=dict)
     intent: Mapped[str | None] = mapped_column(String(32))
     language: Mapped[str | None] = mapped_column(String(5))
     status: Mapped[str] = mapped_column(String(16), default="received")

@@ -275,9 +275,10 @@ def test_personal_data_is_encrypted_at_rest(chat, runtime):
     with runtime.db.engine.connect() as conn:
         raw = b"".join(bytes(v) for row in conn.execute(text(
             "SELECT name, phone, birth_date FROM customers UNION ALL "
-            "SELECT body, body, body FROM messages")) for v in row if v is not None)
+            "SELECT body, payload, body FROM messages UNION ALL "
+            "SELECT address, payload, address FROM outbox")) for v in row if v is not None)
     assert b"Anna" not in raw and b"41791234501" not in raw and b"1990-03-12" not in raw
-    assert b"Buchung" not in raw
+    assert b"Buchung" not in raw and b"CR-48213" not in raw  # the reply's text, payloads too
 
 
 BEN = "+41791234599"  # on no booking
@@ -536,3 +537,52 @@ def test_a_status_callback_probes_the_index_instead_of_scanning_it(runtime):
                                                parameters).scalar())
     assert "uq_messages_channel_provider_message_id" in plan
     assert '"Index Cond": "(((channel)::text = ANY' in plan  # the leading column: probes
+
+
+def test_payloads_written_before_0009_are_sealed_by_the_upgrade_and_read_back(runtime):
+    """The upgrade encrypts what earlier versions stored in plain JSON; a downgrade reverses."""
+    import json
+
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    from bot import crypto
+    from bot.db import MIGRATIONS
+    from bot.models import Conversation, Tenant
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["engine"] = runtime.db.engine
+    command.downgrade(cfg, "0008")
+    reply = {"text": "Buchung CR-48213 für Anna Müller", "buttons": []}
+    with runtime.db.engine.begin() as conn:
+        tenant = conn.execute(Tenant.__table__.insert().values(slug="old", name="Old")
+                              .returning(Tenant.__table__.c.id)).scalar_one()
+        conv = conn.execute(Conversation.__table__.insert().values(
+            tenant_id=tenant, channel="sms", address="+41791234501", address_hash="h", data={},
+            verified=False, staff_mode=False, urgent=False, fallback_count=0, failed_attempts=0,
+            created_at=runtime.services.clock.now()).returning(Conversation.__table__.c.id)
+        ).scalar_one()
+        conn.execute(text(
+            "INSERT INTO messages (tenant_id, conversation_id, direction, channel, payload, "
+            "status, created_at) VALUES (:t, :c, 'out', 'sms', :p, 'sent', :now)"),
+            {"t": tenant, "c": conv, "p": json.dumps(reply), "now": "2027-03-08 09:00:00"})
+        conn.execute(text(
+            "INSERT INTO outbox (tenant_id, conversation_id, channel, address, payload, state, "
+            "attempts, next_attempt_at, created_at) VALUES (:t, :c, 'sms', :a, :p, 'sent', 0, "
+            ":now, :now)"), {"t": tenant, "c": conv, "a": crypto.encrypt(b"+41791234501"),
+                             "p": json.dumps(reply),
+                             "now": "2027-03-08 09:00:00"})
+    command.upgrade(cfg, "head")
+    with runtime.db.engine.connect() as conn:
+        raw = [bytes(v) for v in conn.execute(text(
+            "SELECT payload FROM messages UNION ALL SELECT payload FROM outbox")).scalars()]
+    assert len(raw) == 2 and not any(b"Anna" in v or b"CR-48213" in v for v in raw)
+    with runtime.db.session() as s:
+        assert s.scalars(select(Message)).one().payload == reply
+        assert s.scalars(select(OutboxItem)).one().payload == reply
+    command.downgrade(cfg, "0008")
+    with runtime.db.engine.connect() as conn:
+        stored = conn.execute(text("SELECT payload FROM outbox")).scalar_one()
+    assert (json.loads(stored) if isinstance(stored, str) else stored) == reply
+    command.upgrade(cfg, "head")
