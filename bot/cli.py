@@ -81,7 +81,7 @@ def _die_with_parent() -> None:
 @main.command()
 @click.option("--queues", default=",".join(QUEUES), show_default=True,
               help="RQ queues to take jobs from, the first first: 'crms' answers renters and "
-                   "delivers replies, 'crms-slow' reads licence photos")
+                   "delivers replies, 'crms-slow' reads licence photos, makes QR-bills and payment links")
 def worker(queues: str) -> None:
     """Process inbound messages and deliver the outbox (RQ with Redis, a loop without)."""
     names = [name.strip() for name in queues.split(",") if name.strip()]

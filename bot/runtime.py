@@ -7,7 +7,9 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -155,17 +157,12 @@ class QueuedWork:
         With Redis unavailable the message stays recorded, unanswered: the scheduler queues
         it again once Redis is back (`recover_inbound`). The webhook still answers 200.
         """
-        from redis.exceptions import RedisError
-
-        try:
+        with _unless_redis_is_away(f"conversation {conversation_id} is answered once it is back"):
             pipe = self.redis.pipeline(transaction=False)
             pipe.rpush(self.INBOUND, conversation_id)
             pipe.set(self.WAITING, 1, nx=True, ex=self.WAITING_TTL)
             if pipe.execute()[1]:
                 self._enqueue_drain()
-        except RedisError as exc:
-            log.error("Redis unavailable (%s): conversation %s is answered once it is back",
-                      type(exc).__name__, conversation_id)
 
     def recover_inbound(self, now: datetime, after: timedelta = timedelta(minutes=2)) -> int:
         """Queue again the conversations whose messages no worker answered (one died)."""
@@ -193,18 +190,24 @@ class QueuedWork:
 
     def wake_outbox(self) -> None:
         """Queue a delivery run (the scheduler queues one every tick anyway)."""
-        from redis.exceptions import RedisError
-
-        try:
+        with _unless_redis_is_away("replies go out once it is back"):
             self.queue.enqueue("bot.jobs.relay_outbox", result_ttl=0)
-        except RedisError as exc:
-            log.error("Redis unavailable (%s): replies go out once it is back",
-                      type(exc).__name__)
 
     def enqueue_job(self, name: str, *args: Any) -> None:
         """A job of bot/jobs.py for an RQ worker, on the slow queue (OCR)."""
         self.slow.enqueue(f"bot.jobs.{name}", *args, result_ttl=0, failure_ttl=86400,
-                           job_timeout=120)
+                          job_timeout=120)
+
+
+@contextmanager
+def _unless_redis_is_away(meanwhile: str) -> Iterator[None]:
+    """Log a Redis outage instead of failing the caller: what was recorded is recovered."""
+    from redis.exceptions import RedisError
+
+    try:
+        yield
+    except RedisError as exc:
+        log.error("Redis unavailable (%s): %s", type(exc).__name__, meanwhile)
 
 
 @dataclass

@@ -26,6 +26,7 @@ from bot.delivery_status import FAILED, record_callback
 from bot.engine import UnknownTenant
 from bot.messages import InboundMessage, Media
 from bot.whatsapp import OUTSIDE_WINDOW_ERROR
+from handlers.errors import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS, UNEXPECTED
 
 if TYPE_CHECKING:
     from bot.runtime import Runtime
@@ -123,11 +124,11 @@ class TwilioWebhooks:
             return _error(start_response, exc.code, exc.reason)
         except OperationalError as exc:
             log.error("database unavailable on POST %s: %s", path, type(exc.orig).__name__)
-            return _error(start_response, 503, "the database is unavailable; retry shortly",
-                          [("Retry-After", "5")])
+            return _error(start_response, 503, DATABASE_UNAVAILABLE,
+                          [("Retry-After", RETRY_AFTER_SECONDS)])
         except Exception:  # noqa: BLE001 - logged; Twilio retries a 5xx
             log.exception("unhandled error on POST %s", path)
-            return _error(start_response, 500, "unexpected error; it has been logged")
+            return _error(start_response, 500, UNEXPECTED)
         start_response("200 OK", TWIML_HEADERS)
         return [EMPTY_TWIML]
 
@@ -150,13 +151,16 @@ def _form(environ: dict[str, Any]) -> Form:
         length = int(declared) if declared else None
     except ValueError:
         raise Rejected(400, "bad Content-Length") from None
+    too_big = Rejected(413, f"a Twilio webhook is under {MAX_BODY // 1024} KB")
+    if length is not None and length > MAX_BODY:
+        raise too_big
     if length is None:  # chunked: the server ends the stream (wsgi.input_terminated)
         body = environ["wsgi.input"].read(MAX_BODY + 1) if environ.get(
             "wsgi.input_terminated") else b""
+        if len(body) > MAX_BODY:
+            raise too_big
     else:
-        body = environ["wsgi.input"].read(length) if 0 < length <= MAX_BODY else b""
-    if len(body) > MAX_BODY or (length or 0) > MAX_BODY:
-        raise Rejected(413, f"a Twilio webhook is under {MAX_BODY // 1024} KB")
+        body = environ["wsgi.input"].read(length) if length > 0 else b""
     if not environ.get("CONTENT_TYPE", "").startswith(FORM):
         return {}  # then unsigned as far as the validator goes: 403
     form: Form = {}

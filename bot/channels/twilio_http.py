@@ -19,6 +19,7 @@ from twilio.http import HttpClient
 from twilio.http.response import Response
 
 TIMED_OUT = (pycurl.E_OPERATION_TIMEDOUT,)
+CA_BUNDLE = certifi.where()  # the public CAs (the wheel's libcurl knows no system path)
 
 
 class CurlHttpClient(HttpClient):
@@ -49,7 +50,7 @@ class CurlHttpClient(HttpClient):
         curl.reset()  # options only: the handle keeps its open connections
         curl.setopt(pycurl.URL, uri)
         curl.setopt(pycurl.NOSIGNAL, 1)
-        curl.setopt(pycurl.CAINFO, certifi.where())
+        curl.setopt(pycurl.CAINFO, CA_BUNDLE)
         curl.setopt(pycurl.TIMEOUT_MS, int((timeout or self.timeout or 10.0) * 1000))
         curl.setopt(pycurl.FOLLOWLOCATION, 1 if allow_redirects else 0)
         if data is not None and method not in ("GET", "DELETE"):
